@@ -1,0 +1,218 @@
+package qwen.gateway.chat;
+
+import io.smallrye.mutiny.Multi;
+import io.smallrye.mutiny.infrastructure.Infrastructure;
+import io.smallrye.mutiny.subscription.MultiEmitter;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+import org.jboss.logging.Logger;
+import qwen.gateway.scheduler.ScheduledSequence;
+import qwen.gateway.scheduler.StepScheduler;
+import qwen.gateway.shard.Pipeline;
+import qwen.gateway.tokenizer.QwenTokenizer;
+import qwen.proto.shard.v1.SamplingParams;
+
+/**
+ * The generation engine over the shard pipeline and the step scheduler.
+ *
+ * <p>KV reuse: for every kept sequence (a session) the engine remembers the exact ids the shards
+ * hold. A new request on that sequence starts at the longest common prefix of those ids and its
+ * prompt, so a session's next turn prefills only what is new; the prefix is reported as
+ * {@code cachedPromptTokens}. A prompt longer than the model's seq_length is prefilled from
+ * position 0 instead, because the shards fix dynamic NTK scaling by the prefill length.
+ *
+ * <p>Events are emitted on Mutiny's default executor (Quarkus' worker pool), never on the
+ * scheduler's loop or a Vert.x event loop.
+ */
+public final class ChatEngine implements Generations, AutoCloseable {
+
+    private static final Logger LOG = Logger.getLogger(ChatEngine.class);
+
+    private final QwenTokenizer tokenizer;
+    private final Supplier<Pipeline> pipelines;
+    private final int maxStepTokens;
+    private final int maxQueuedRequests;
+    private final HeldSequences held = new HeldSequences();
+    private final ConcurrentHashMap<String, ScheduledSequence> running = new ConcurrentHashMap<>();
+
+    private record Runtime(StepScheduler scheduler, int seqLength, int vocabSize) {
+    }
+
+    private volatile Runtime runtime; // created on first use, when the pipeline is up
+    private boolean closed;
+
+    /**
+     * @param pipelines the pipeline, or a GatewayException UNAVAILABLE while it is not connected;
+     *     asked on first use until it answers
+     * @param maxStepTokens tokens per step (the pipeline's own limit lowers it)
+     * @param maxQueuedRequests requests that may wait to start
+     */
+    public ChatEngine(QwenTokenizer tokenizer, Supplier<Pipeline> pipelines, int maxStepTokens, int maxQueuedRequests) {
+        this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
+        this.pipelines = Objects.requireNonNull(pipelines, "pipelines");
+        this.maxStepTokens = maxStepTokens;
+        this.maxQueuedRequests = maxQueuedRequests;
+    }
+
+    @Override
+    public Multi<GenerationEvent> generate(GenerationRequest request) {
+        Objects.requireNonNull(request, "request");
+        return Multi.createFrom().<GenerationEvent>emitter(emitter -> start(request, emitter))
+                .emitOn(Infrastructure.getDefaultExecutor());
+    }
+
+    @Override
+    public boolean cancel(String requestId) {
+        ScheduledSequence sequence = running.get(requestId);
+        if (sequence == null) {
+            return false;
+        }
+        sequence.cancel();
+        return true;
+    }
+
+    @Override
+    public void release(String sequenceId) {
+        held.forget(sequenceId);
+        try {
+            runtime().scheduler().release(sequenceId);
+        } catch (GatewayException e) {
+            LOG.debugf("not releasing %s: %s", sequenceId, e.getMessage());
+        }
+    }
+
+    /** Requests waiting to start; 0 before the pipeline is up. */
+    public int queuedRequests() {
+        Runtime current = runtime;
+        return current == null ? 0 : current.scheduler().queuedRequests();
+    }
+
+    /** Sequences in the running batch; 0 before the pipeline is up. */
+    public int runningSequences() {
+        Runtime current = runtime;
+        return current == null ? 0 : current.scheduler().runningSequences();
+    }
+
+    /** Stops the scheduler; running generations fail with UNAVAILABLE. */
+    @Override
+    public synchronized void close() {
+        closed = true;
+        if (runtime != null) {
+            runtime.scheduler().close();
+        }
+    }
+
+    private void start(GenerationRequest request, MultiEmitter<? super GenerationEvent> emitter) {
+        try {
+            Runtime rt = runtime();
+            checkPrompt(request.promptIds(), rt.vocabSize());
+            Generation generation = claim(request, rt, emitter);
+            emitter.onTermination(() -> cancel(generation));
+        } catch (GatewayException e) {
+            emitter.fail(e);
+        } catch (RuntimeException e) {
+            LOG.error("could not start request " + request.requestId(), e);
+            emitter.fail(new GatewayException(GatewayException.Kind.INTERNAL, "could not start the generation: " + e));
+        }
+    }
+
+    /** Registers the request, works out the reused prefix and queues the sequence. */
+    private Generation claim(GenerationRequest request, Runtime rt, MultiEmitter<? super GenerationEvent> emitter) {
+        int[] prompt = request.promptIds();
+        GenerationSettings settings = request.settings();
+        if (running.containsKey(request.requestId())) {
+            throw new GatewayException(GatewayException.Kind.ALREADY_EXISTS,
+                    "request id " + request.requestId() + " is already in use");
+        }
+        int[] heldIds = held.claim(request.sequenceId());
+        int cached = prompt.length > rt.seqLength() ? 0 : Math.min(commonPrefix(heldIds, prompt), prompt.length - 1);
+        int contextLimit = prompt.length < rt.seqLength() ? rt.seqLength() : Integer.MAX_VALUE;
+        Generation generation = new Generation(request, cached, contextLimit, tokenizer, emitter, this::settle);
+        ScheduledSequence sequence = new ScheduledSequence(request.sequenceId(), prompt, cached, request.keepKv(),
+                sampling(settings), (long) prompt.length + settings.maxNewTokens(), generation);
+        if (running.putIfAbsent(request.requestId(), sequence) != null) {
+            held.settle(request.sequenceId(), heldIds);
+            throw new GatewayException(GatewayException.Kind.ALREADY_EXISTS,
+                    "request id " + request.requestId() + " is already in use");
+        }
+        synchronized (generation) { // Started goes out before any token the loop emits
+            try {
+                rt.scheduler().submit(sequence);
+            } catch (GatewayException e) {
+                running.remove(request.requestId());
+                held.settle(request.sequenceId(), heldIds);
+                throw e;
+            }
+            generation.started();
+        }
+        return generation;
+    }
+
+    private void cancel(Generation generation) {
+        ScheduledSequence sequence = running.get(generation.request().requestId());
+        if (sequence != null) {
+            sequence.cancel();
+        }
+    }
+
+    /** The generation left the scheduler: remember what the shards hold, free its ids. */
+    private void settle(Generation generation, int[] heldIds) {
+        GenerationRequest request = generation.request();
+        held.settle(request.sequenceId(), request.keepKv() ? heldIds : new int[0]);
+        running.remove(request.requestId());
+    }
+
+    private Runtime runtime() {
+        Runtime current = runtime;
+        if (current != null) {
+            return current;
+        }
+        synchronized (this) {
+            if (closed) {
+                throw new GatewayException(GatewayException.Kind.UNAVAILABLE, "the gateway is shutting down");
+            }
+            if (runtime == null) {
+                Pipeline pipeline = pipelines.get();
+                int stepTokens = (int) Math.min(maxStepTokens, pipeline.maxStepTokens());
+                StepScheduler scheduler = new StepScheduler(pipeline,
+                        new StepScheduler.Options(stepTokens, maxQueuedRequests, pipeline.kvCapacityTokens()), held);
+                runtime = new Runtime(scheduler, pipeline.seqLength(), pipeline.vocabSize());
+            }
+            return runtime;
+        }
+    }
+
+    private static void checkPrompt(int[] prompt, int vocabSize) {
+        if (prompt == null || prompt.length == 0) {
+            throw GatewayException.invalid("the prompt is empty");
+        }
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= vocabSize) {
+                throw GatewayException.invalid("prompt token " + i + " is id " + prompt[i]
+                        + ", outside the model's vocabulary [0, " + vocabSize + ")");
+            }
+        }
+    }
+
+    private static int commonPrefix(int[] a, int[] b) {
+        int n = Math.min(a.length, b.length);
+        int i = 0;
+        while (i < n && a[i] == b[i]) {
+            i++;
+        }
+        return i;
+    }
+
+    private static SamplingParams sampling(GenerationSettings settings) {
+        return SamplingParams.newBuilder()
+                .setGreedy(settings.greedy())
+                .setTemperature(settings.greedy() ? 1f : settings.temperature())
+                .setTopK(settings.topK())
+                .setTopP(settings.topP())
+                .setRepetitionPenalty(settings.repetitionPenalty())
+                .setSeed(settings.seed())
+                .setTopLogprobs(settings.logprobs() ? settings.topLogprobs() : 0)
+                .build();
+    }
+}

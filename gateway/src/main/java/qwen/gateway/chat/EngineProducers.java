@@ -1,0 +1,65 @@
+package qwen.gateway.chat;
+
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.inject.Disposes;
+import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Singleton;
+import java.io.IOException;
+import java.nio.file.Path;
+import qwen.gateway.GatewayConfig;
+import qwen.gateway.shard.PipelineService;
+import qwen.gateway.tokenizer.QwenTokenizer;
+
+/**
+ * Makes the engine's beans: the tokenizer and generation defaults the configuration names (or the
+ * bundled ones), the chat template, and the {@link Generations} engine.
+ */
+@Singleton
+public class EngineProducers {
+
+    @Produces
+    @Singleton
+    QwenTokenizer tokenizer(GatewayConfig config) {
+        return config.tokenizer().map(file -> read("qwen.gateway.tokenizer", file, () -> QwenTokenizer.fromFile(file)))
+                .orElseGet(QwenTokenizer::bundled);
+    }
+
+    @Produces
+    @Singleton
+    GenerationDefaults generationDefaults(GatewayConfig config) {
+        return config.generationConfig()
+                .map(file -> read("qwen.gateway.generation-config", file, () -> GenerationDefaults.fromFile(file)))
+                .orElseGet(GenerationDefaults::bundled);
+    }
+
+    @Produces
+    @Singleton
+    ChatTemplate chatTemplate(QwenTokenizer tokenizer) {
+        return new ChatTemplate(tokenizer);
+    }
+
+    /** The engine; it connects to the scheduler on first use, once the pipeline is up. */
+    @Produces
+    @ApplicationScoped
+    Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config) {
+        return new ChatEngine(tokenizer, pipelines::pipeline, config.maxStepTokens(), config.maxQueuedRequests());
+    }
+
+    void close(@Disposes Generations generations) {
+        if (generations instanceof ChatEngine engine) {
+            engine.close();
+        }
+    }
+
+    private interface Reader<T> {
+        T read() throws IOException;
+    }
+
+    private static <T> T read(String key, Path file, Reader<T> reader) {
+        try {
+            return reader.read();
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalStateException(key + ": cannot load " + file.toAbsolutePath() + ": " + e.getMessage(), e);
+        }
+    }
+}

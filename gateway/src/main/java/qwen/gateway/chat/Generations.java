@@ -1,0 +1,24 @@
+package qwen.gateway.chat;
+
+import io.smallrye.mutiny.Multi;
+
+/**
+ * The gateway's generation engine as the adapters see it: start a generation, cancel it, drop a
+ * session's KV. Implemented over the shard pipeline and the step scheduler.
+ */
+public interface Generations {
+
+    /**
+     * Starts generating when subscribed. Cancelling the subscription stops generation within one
+     * step and frees the KV of a stateless request. Fails with {@link GatewayException}
+     * (RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE when a shard is down,
+     * ALREADY_EXISTS when the request id is in use).
+     */
+    Multi<GenerationEvent> generate(GenerationRequest request);
+
+    /** Cancels a running request; false when no request has that id. */
+    boolean cancel(String requestId);
+
+    /** Frees whatever KV the shards hold for a sequence (a deleted session). */
+    void release(String sequenceId);
+}

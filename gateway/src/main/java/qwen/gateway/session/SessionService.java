@@ -1,0 +1,239 @@
+package qwen.gateway.session;
+
+import io.smallrye.mutiny.Multi;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.time.Clock;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import org.jboss.logging.Logger;
+import qwen.gateway.chat.ChatMessage.Role;
+import qwen.gateway.chat.ChatTemplate;
+import qwen.gateway.chat.Conversation;
+import qwen.gateway.chat.GatewayException;
+import qwen.gateway.chat.GenerationDefaults;
+import qwen.gateway.chat.GenerationEvent;
+import qwen.gateway.chat.GenerationEvent.Finished;
+import qwen.gateway.chat.GenerationEvent.FinishReason;
+import qwen.gateway.chat.GenerationRequest;
+import qwen.gateway.chat.GenerationSettings;
+import qwen.gateway.chat.Generations;
+import qwen.gateway.chat.PromptBuilder;
+import qwen.gateway.chat.RequestedParams;
+import qwen.gateway.tokenizer.QwenTokenizer;
+
+/**
+ * Sessions and their turns: the history lives in the {@link SessionStore}; a turn renders it with
+ * the new user message into a prompt, generates on the session's stable sequence id with the KV
+ * kept (so the next turn prefills only its new tokens), and commits (user message, stripped reply)
+ * when the turn ends with STOP or LENGTH. A cancelled or failed turn commits nothing. One turn runs
+ * per session at a time.
+ *
+ * <p>Every method does blocking work (file I/O, tokenization); call it off event-loop threads.
+ */
+@ApplicationScoped
+public class SessionService {
+
+    private static final Logger LOG = Logger.getLogger(SessionService.class);
+    /** Limits of CreateSession (session.proto). */
+    static final int MAX_TITLE_CHARS = 256;
+    static final int MAX_METADATA_ENTRIES = 32;
+    static final int MAX_METADATA_KEY_BYTES = 64;
+    static final int MAX_METADATA_VALUE_BYTES = 1024;
+
+    private final SessionStore store;
+    private final Generations generations;
+    private final PromptBuilder prompts;
+    private final QwenTokenizer tokenizer;
+    private final GenerationDefaults defaults;
+    private final SequenceLimits limits;
+    private final Clock clock = Clock.systemUTC();
+    /** Session id -> request id of its running turn. */
+    private final ConcurrentHashMap<String, String> running = new ConcurrentHashMap<>();
+
+    SessionService(SessionStore store, Generations generations, PromptBuilder prompts, QwenTokenizer tokenizer,
+                   GenerationDefaults defaults, SequenceLimits limits) {
+        this.store = store;
+        this.generations = generations;
+        this.prompts = prompts;
+        this.tokenizer = tokenizer;
+        this.defaults = defaults;
+        this.limits = limits;
+    }
+
+    /**
+     * Creates an empty session.
+     *
+     * @param systemPrompt null for the model's default system prompt
+     * @throws GatewayException INVALID_ARGUMENT when title or metadata exceed their limits
+     */
+    public SessionState create(String systemPrompt, String title, Map<String, String> metadata) {
+        checkTitle(title);
+        checkMetadata(metadata);
+        Session session = store.create(title, metadata,
+                systemPrompt == null ? ChatTemplate.DEFAULT_SYSTEM_PROMPT : systemPrompt);
+        return state(session);
+    }
+
+    /** @throws GatewayException NOT_FOUND naming the id */
+    public SessionState get(String sessionId) {
+        return state(require(sessionId));
+    }
+
+    /**
+     * A page of sessions, most recently updated first.
+     *
+     * @param pageSize >= 1
+     * @throws GatewayException INVALID_ARGUMENT for a page token the store did not issue
+     */
+    public SessionPage list(int pageSize, String pageToken) {
+        return store.list(pageSize, pageToken);
+    }
+
+    /** The state of a listed session (its running turn and token count). */
+    public SessionState state(Session session) {
+        return new SessionState(session, historyTokens(session), running.getOrDefault(session.id(), ""));
+    }
+
+    /**
+     * Deletes a session: cancels its running turn, removes its history and frees its KV on the
+     * shards.
+     *
+     * @throws GatewayException NOT_FOUND naming the id
+     */
+    public void delete(String sessionId) {
+        Session session = require(sessionId);
+        String turn = running.get(sessionId);
+        if (turn != null) {
+            generations.cancel(turn);
+        }
+        if (!store.delete(sessionId)) {
+            throw notFound(sessionId);
+        }
+        generations.release(session.sequenceId());
+    }
+
+    /**
+     * One turn on a session, started when the returned stream is subscribed. The history is
+     * committed before the Finished event is passed on, so a client that has seen Finished reads
+     * the new history.
+     *
+     * @param systemOverride replaces the session's system prompt for this turn only; null: none
+     * @throws GatewayException (as the stream's failure) NOT_FOUND for an unknown session,
+     *     FAILED_PRECONDITION when a turn already runs on it, INVALID_ARGUMENT for bad parameters or
+     *     a prompt that is too long, and whatever {@link Generations#generate} fails with
+     */
+    public Multi<GenerationEvent> chat(String sessionId, String userMessage, String systemOverride,
+                                       RequestedParams params, String requestId) {
+        Objects.requireNonNull(userMessage, "userMessage");
+        Objects.requireNonNull(requestId, "requestId");
+        return Multi.createFrom().deferred(() -> startTurn(sessionId, userMessage, systemOverride, params, requestId));
+    }
+
+    private Multi<GenerationEvent> startTurn(String sessionId, String userMessage, String systemOverride,
+                                             RequestedParams params, String requestId) {
+        require(sessionId);
+        GenerationSettings settings = GenerationSettings.resolve(params, defaults);
+        String other = running.putIfAbsent(sessionId, requestId);
+        if (other != null) {
+            throw new GatewayException(GatewayException.Kind.FAILED_PRECONDITION, "session " + sessionId
+                    + " is already running a turn (request_id " + other + "); wait for it to finish or cancel it");
+        }
+        try {
+            // Read under the reservation: the previous turn has committed, so this is the latest history.
+            Session session = require(sessionId);
+            String system = systemOverride == null ? session.systemPrompt() : systemOverride;
+            int[] promptIds = prompts.build(new Conversation(system, session.turns(), userMessage));
+            limits.checkPrompt("user_message", promptIds.length);
+            GenerationRequest request = new GenerationRequest(requestId, sessionId, session.sequenceId(), true,
+                    promptIds, settings);
+            return generations.generate(request)
+                    .onItem().invoke(event -> {
+                        if (event instanceof Finished finished) {
+                            finish(sessionId, requestId, userMessage, finished);
+                        }
+                    })
+                    .onTermination().invoke(() -> running.remove(sessionId, requestId));
+        } catch (RuntimeException e) {
+            running.remove(sessionId, requestId);
+            throw e;
+        }
+    }
+
+    /** Commits a finished turn and ends the reservation, before Finished reaches the client. */
+    private void finish(String sessionId, String requestId, String userMessage, Finished finished) {
+        try {
+            if (finished.reason() == FinishReason.STOP || finished.reason() == FinishReason.LENGTH) {
+                String reply = finished.text().strip();
+                store.appendTurn(sessionId, message(Role.USER, userMessage), message(Role.ASSISTANT, reply));
+            }
+        } catch (GatewayException e) {
+            if (e.kind() != GatewayException.Kind.NOT_FOUND) {
+                throw e;
+            }
+            // Deleted while the turn ran: there is nothing to commit to.
+            LOG.debugf("session %s was deleted during request %s; turn not committed", sessionId, requestId);
+        } finally {
+            running.remove(sessionId, requestId);
+        }
+    }
+
+    private SessionMessage message(Role role, String content) {
+        return new SessionMessage(role, content, tokenizer.encodeOrdinary(content).length, clock.instant());
+    }
+
+    /**
+     * ChatML tokens of the whole history: [S] role NL content [E] per block, NL between blocks.
+     * Role and content are encoded separately (SPEC 5.2), so the count adds up from the parts.
+     */
+    private int historyTokens(Session session) {
+        int tokens = framing("system") + tokenizer.encodeOrdinary(session.systemPrompt()).length;
+        for (SessionMessage message : session.messages()) {
+            String role = message.role() == Role.USER ? "user" : "assistant";
+            tokens += 1 + framing(role) + message.tokenCount();
+        }
+        return tokens;
+    }
+
+    /** [S] + role + NL + [E]. */
+    private int framing(String role) {
+        return 3 + tokenizer.encodeOrdinary(role).length;
+    }
+
+    private Session require(String sessionId) {
+        return store.get(sessionId).orElseThrow(() -> notFound(sessionId));
+    }
+
+    private static GatewayException notFound(String sessionId) {
+        return GatewayException.notFound("session_id: no session " + sessionId);
+    }
+
+    private static void checkTitle(String title) {
+        if (title.codePointCount(0, title.length()) > MAX_TITLE_CHARS) {
+            throw GatewayException.invalid("title: at most " + MAX_TITLE_CHARS + " characters, got "
+                    + title.codePointCount(0, title.length()));
+        }
+    }
+
+    private static void checkMetadata(Map<String, String> metadata) {
+        if (metadata.size() > MAX_METADATA_ENTRIES) {
+            throw GatewayException.invalid("metadata: at most " + MAX_METADATA_ENTRIES + " entries, got "
+                    + metadata.size());
+        }
+        metadata.forEach((key, value) -> {
+            int keyBytes = utf8Length(key);
+            if (keyBytes < 1 || keyBytes > MAX_METADATA_KEY_BYTES) {
+                throw GatewayException.invalid("metadata: key '" + key + "' must be 1 to " + MAX_METADATA_KEY_BYTES
+                        + " bytes, got " + keyBytes);
+            }
+            if (utf8Length(value) > MAX_METADATA_VALUE_BYTES) {
+                throw GatewayException.invalid("metadata['" + key + "']: at most " + MAX_METADATA_VALUE_BYTES
+                        + " bytes, got " + utf8Length(value));
+            }
+        });
+    }
+
+    private static int utf8Length(String text) {
+        return text.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    }
+}

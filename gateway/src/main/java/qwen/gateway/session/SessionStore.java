@@ -1,0 +1,44 @@
+package qwen.gateway.session;
+
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Durable storage of sessions. Implementations are thread-safe; every method is blocking I/O, so
+ * callers keep it off event-loop threads.
+ */
+public interface SessionStore {
+
+    /**
+     * Stores a new session with no messages and a fresh random id.
+     *
+     * @param title for display, "" for none
+     * @param metadata client data, stored unchanged
+     * @param systemPrompt the session's system prompt
+     */
+    Session create(String title, Map<String, String> metadata, String systemPrompt);
+
+    /** The session with this id; empty when there is none (any string is a valid question). */
+    Optional<Session> get(String id);
+
+    /**
+     * Lists sessions, most recently updated first (ties by id), without changing them.
+     *
+     * @param pageSize sessions per page, >= 1
+     * @param pageToken "" for the first page, else a {@link SessionPage#nextPageToken()} of this
+     *     store
+     * @throws qwen.gateway.chat.GatewayException INVALID_ARGUMENT for a token this store did not issue
+     */
+    SessionPage list(int pageSize, String pageToken);
+
+    /** Deletes a session; false when there was none. */
+    boolean delete(String id);
+
+    /**
+     * Appends one (user, assistant) exchange to a session's history and sets its update time.
+     *
+     * @return the session as stored now
+     * @throws qwen.gateway.chat.GatewayException NOT_FOUND when the session does not exist (any more)
+     */
+    Session appendTurn(String id, SessionMessage user, SessionMessage assistant);
+}

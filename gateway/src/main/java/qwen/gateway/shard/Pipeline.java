@@ -1,0 +1,260 @@
+package qwen.gateway.shard;
+
+import io.grpc.Status;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import org.jboss.logging.Logger;
+import qwen.proto.shard.v1.HiddenEncoding;
+import qwen.proto.shard.v1.HiddenStates;
+import qwen.proto.shard.v1.SequenceResult;
+import qwen.proto.shard.v1.SequenceStep;
+import qwen.proto.shard.v1.ShardInfo;
+import qwen.proto.shard.v1.StepRequest;
+import qwen.proto.shard.v1.StepResponse;
+
+/**
+ * The shards of one model in layer order, driven as one: a step goes through every shard in turn
+ * (token ids into the first, F32 hidden rows from each into the next, token ids to every shard for
+ * the repetition penalty) and comes back as one {@link SequenceOutcome} per sequence.
+ *
+ * <p>{@link #step} is called by one thread at a time (the scheduler's loop).
+ */
+public final class Pipeline implements AutoCloseable {
+
+    private static final Logger LOG = Logger.getLogger(Pipeline.class);
+
+    private final List<Shard> shards;
+    private final List<ShardInfo> infos;
+    private final Duration stepTimeout;
+    private final AtomicLong stepIds = new AtomicLong();
+
+    private Pipeline(List<Shard> shards, List<ShardInfo> infos, Duration stepTimeout) {
+        this.shards = shards;
+        this.infos = infos;
+        this.stepTimeout = stepTimeout;
+    }
+
+    /**
+     * Asks every shard's Info and checks that they form one pipeline. The shards are closed if
+     * this fails.
+     *
+     * @param shards the shards in any order; the pipeline owns them from here on
+     * @param stepTimeout how long one shard may take for one step
+     * @throws ShardException when a shard does not answer Info
+     * @throws PipelineLayoutException when the shards do not form one pipeline of one model
+     */
+    public static Pipeline open(List<? extends Shard> shards, Duration stepTimeout) {
+        Objects.requireNonNull(stepTimeout, "stepTimeout");
+        try {
+            List<PipelineLayout.Member> members = new ArrayList<>();
+            for (Shard shard : shards) {
+                members.add(new PipelineLayout.Member(shard.address(), shard.info()));
+            }
+            List<PipelineLayout.Member> ordered = PipelineLayout.order(members);
+            List<Shard> orderedShards = new ArrayList<>();
+            for (PipelineLayout.Member member : ordered) {
+                orderedShards.add(shards.stream().filter(s -> s.address().equals(member.address())
+                        && !orderedShards.contains(s)).findFirst().orElseThrow());
+            }
+            LOG.infof("pipeline of %d shard(s): %s", ordered.size(), PipelineLayout.describe(ordered));
+            return new Pipeline(List.copyOf(orderedShards),
+                    ordered.stream().map(PipelineLayout.Member::info).toList(), stepTimeout);
+        } catch (RuntimeException e) {
+            shards.forEach(Shard::close);
+            throw e;
+        }
+    }
+
+    /** The model as the shards described it at start-up. */
+    public ModelCard modelCard() {
+        List<ModelCard.ShardDescription> described = new ArrayList<>();
+        for (int i = 0; i < shards.size(); i++) {
+            described.add(description(shards.get(i).address(), infos.get(i), true));
+        }
+        return card(described);
+    }
+
+    /** The model with each shard's current KV figures; a shard that does not answer is not serving. */
+    public ModelCard describe() {
+        List<ModelCard.ShardDescription> described = new ArrayList<>();
+        for (int i = 0; i < shards.size(); i++) {
+            Shard shard = shards.get(i);
+            try {
+                described.add(description(shard.address(), shard.info(), true));
+            } catch (ShardException e) {
+                described.add(description(shard.address(), infos.get(i), false));
+            }
+        }
+        return card(described);
+    }
+
+    /** The model's context length in tokens (ShardInfo.seq_length). */
+    public int seqLength() {
+        return infos.getFirst().getSeqLength();
+    }
+
+    /** Valid token ids are [0, vocabSize). */
+    public int vocabSize() {
+        return infos.getFirst().getVocabSize();
+    }
+
+    /** The most tokens one step may carry: the smallest ShardInfo.max_step_tokens (0 = no limit). */
+    public int maxStepTokens() {
+        return infos.stream().mapToInt(ShardInfo::getMaxStepTokens).filter(n -> n > 0).min().orElse(Integer.MAX_VALUE);
+    }
+
+    /** Token positions every shard can hold at once: the smallest ShardInfo.kv_capacity_tokens (0 = unknown). */
+    public long kvCapacityTokens() {
+        return infos.stream().mapToLong(ShardInfo::getKvCapacityTokens).filter(n -> n > 0).min().orElse(Long.MAX_VALUE);
+    }
+
+    /**
+     * Runs one step through every shard in layer order.
+     *
+     * @param batch the sequences, each at most once
+     * @return one outcome per entry of {@code batch}, in the same order
+     * @throws ShardException when a shard fails the whole step (down, timed out, broke the contract);
+     *     the KV of the batch's sequences is then undefined past their start positions
+     */
+    public List<SequenceOutcome> step(List<SequenceWork> batch) {
+        SequenceOutcome[] outcomes = new SequenceOutcome[batch.size()];
+        HiddenStates[] hidden = new HiddenStates[batch.size()];
+        List<Integer> live = new ArrayList<>();
+        for (int i = 0; i < batch.size(); i++) {
+            live.add(i);
+        }
+        for (int s = 0; s < shards.size() && !live.isEmpty(); s++) {
+            Shard shard = shards.get(s);
+            boolean head = s == shards.size() - 1;
+            StepResponse response = await(shard, request(batch, live, hidden, s > 0, head));
+            if (response.getResultsCount() != live.size()) {
+                throw broken(shard, "answered " + response.getResultsCount() + " results for " + live.size()
+                        + " sequences");
+            }
+            List<Integer> next = new ArrayList<>();
+            for (int k = 0; k < live.size(); k++) {
+                int i = live.get(k);
+                SequenceWork work = batch.get(i);
+                SequenceResult result = response.getResults(k);
+                if (!result.getSequenceId().equals(work.sequenceId())) {
+                    throw broken(shard, "answered sequence " + result.getSequenceId() + " in the place of "
+                            + work.sequenceId());
+                }
+                switch (result.getOutcomeCase()) {
+                    case ERROR -> outcomes[i] = new SequenceOutcome.Failed(work.sequenceId(),
+                            result.getError().getCode(), result.getError().getMessage(),
+                            result.getHeldPositions(), shard.address());
+                    case HIDDEN -> {
+                        if (head) {
+                            throw broken(shard, "returned hidden rows from the last shard");
+                        }
+                        hidden[i] = result.getHidden();
+                        next.add(i);
+                    }
+                    case SAMPLED -> {
+                        if (!head || !work.sample()) {
+                            throw broken(shard, "sampled a token for " + work.sequenceId() + " unasked");
+                        }
+                        outcomes[i] = new SequenceOutcome.Sampled(work.sequenceId(), result.getHeldPositions(),
+                                result.getSampled());
+                    }
+                    case OUTCOME_NOT_SET -> {
+                        if (!head || work.sample()) {
+                            throw broken(shard, "returned no outcome for " + work.sequenceId());
+                        }
+                        outcomes[i] = new SequenceOutcome.Stored(work.sequenceId(), result.getHeldPositions());
+                    }
+                }
+            }
+            live = next;
+        }
+        return List.of(outcomes);
+    }
+
+    /** Frees the named sequences' KV on every shard; a shard that does not answer is skipped (logged). */
+    public void release(Collection<String> sequenceIds) {
+        if (sequenceIds.isEmpty()) {
+            return;
+        }
+        List<String> ids = List.copyOf(sequenceIds);
+        for (Shard shard : shards) {
+            try {
+                shard.release(ids);
+            } catch (ShardException e) {
+                LOG.warnf("could not release %d sequence(s) on %s: %s", ids.size(), shard.address(), e.getMessage());
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        shards.forEach(Shard::close);
+    }
+
+    private StepRequest request(List<SequenceWork> batch, List<Integer> live, HiddenStates[] hidden,
+                                boolean withHidden, boolean head) {
+        StepRequest.Builder request = StepRequest.newBuilder()
+                .setStepId(stepIds.getAndIncrement())
+                .setOutputEncoding(HiddenEncoding.HIDDEN_ENCODING_F32);
+        for (int i : live) {
+            SequenceWork work = batch.get(i);
+            SequenceStep.Builder entry = request.addSequencesBuilder()
+                    .setSequenceId(work.sequenceId())
+                    .setStartPosition(work.startPosition());
+            for (int id : work.tokenIds()) {
+                entry.addTokenIds(id);
+            }
+            if (withHidden) {
+                entry.setHidden(hidden[i]);
+            }
+            if (head && work.sample()) {
+                entry.setSample(true).setSampling(work.sampling());
+            }
+        }
+        return request.build();
+    }
+
+    private StepResponse await(Shard shard, StepRequest request) {
+        CompletableFuture<StepResponse> answer = shard.step(request);
+        try {
+            return answer.get(stepTimeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            String reason = "step " + request.getStepId() + " took longer than " + stepTimeout;
+            shard.resetStream(reason);
+            throw new ShardException(shard.address(), Status.Code.DEADLINE_EXCEEDED, reason, e);
+        } catch (ExecutionException e) {
+            throw ShardException.of(shard.address(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            shard.resetStream("the gateway is stopping");
+            throw new ShardException(shard.address(), Status.Code.CANCELLED, "interrupted", e);
+        }
+    }
+
+    private static ShardException broken(Shard shard, String what) {
+        shard.resetStream(what);
+        return new ShardException(shard.address(), Status.Code.INTERNAL, what, null);
+    }
+
+    private static ModelCard.ShardDescription description(String address, ShardInfo info, boolean serving) {
+        return new ModelCard.ShardDescription(address, info.getFirstLayer(), info.getEndLayer(),
+                info.getBackend().name().replaceFirst("^BACKEND_", ""), info.getDevice(),
+                info.getWeightDtype().name().replaceFirst("^WEIGHT_DTYPE_", ""), info.getKvCapacityTokens(),
+                info.getKvBytesInUse(), serving);
+    }
+
+    private ModelCard card(List<ModelCard.ShardDescription> described) {
+        ShardInfo first = infos.getFirst();
+        boolean random = infos.stream().anyMatch(ShardInfo::getRandomWeights);
+        return new ModelCard(first.getModelId(), first.getNumLayers(), first.getHiddenSize(), first.getSeqLength(),
+                first.getVocabSize(), random, List.copyOf(described));
+    }
+}

@@ -1,0 +1,27 @@
+package qwen.service.backend;
+
+import java.util.List;
+import qwen.service.model.ShardWeights;
+
+/**
+ * Runs a shard's layer range for a batch of sequence chunks. One implementation per device kind
+ * (the CPU with the Vector API; the GPU through TornadoVM), chosen by configuration. Calls are
+ * not concurrent: the engine runs one step at a time.
+ */
+public interface ComputeBackend extends AutoCloseable {
+
+    /**
+     * Appends each chunk's keys and values to its cache and returns, in order, one output per
+     * chunk: hidden rows for the next shard, or logits where the head is held and asked for.
+     */
+    List<ChunkOutput> forward(List<SequenceChunk> chunks);
+
+    /** The weights this backend computes with. */
+    ShardWeights weights();
+
+    /** A short description of the device, e.g. "cpu: 2 threads, Vector API 256-bit". */
+    String device();
+
+    @Override
+    void close();
+}

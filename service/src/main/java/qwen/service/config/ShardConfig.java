@@ -1,0 +1,51 @@
+package qwen.service.config;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.OptionalInt;
+import qwen.service.engine.EngineOptions;
+
+/**
+ * The shard's settings, all under {@code qwen.shard.*} (system properties, environment variables
+ * such as {@code QWEN_SHARD_MODEL_DIR}, or application.properties). {@link ShardSettings#resolve}
+ * checks them and fails start-up with a message naming the key at fault.
+ */
+@ConfigMapping(prefix = "qwen.shard")
+public interface ShardConfig {
+
+    /** {@code model-dir}: Hugging Face Qwen-1 directory (config.json, safetensors). Wins over demo-model. */
+    Optional<Path> modelDir();
+
+    /**
+     * {@code demo-model}: when model-dir is absent, generate a random-weight checkpoint of this size
+     * (its output is noise) instead of failing.
+     */
+    @WithDefault("NONE")
+    DemoModel demoModel();
+
+    /** {@code demo-dir}: where the demo checkpoint is written; default java.io.tmpdir/qwen-demo-&lt;size&gt;. */
+    Optional<Path> demoDir();
+
+    /** {@code layers}: inclusive block range "i-j" this shard runs; default the whole model. */
+    Optional<String> layers();
+
+    /** {@code threads}: worker threads of the vector kernels; default the available processors. */
+    OptionalInt threads();
+
+    /** {@code kernels}: VECTOR (the fast path) or SCALAR (the reference, for debugging). */
+    @WithDefault("VECTOR")
+    EngineOptions.KernelSet kernels();
+
+    /** {@code kv-budget-mb}: MiB of KV cache this shard may hold over all sequences. */
+    @WithDefault("1024")
+    long kvBudgetMb();
+
+    /** {@code max-step-tokens}: most tokens one StepRequest may carry, summed over its sequences. */
+    @WithDefault("512")
+    int maxStepTokens();
+
+    /** {@code model-id}: ShardInfo.model_id; default the model directory's name, or qwen-demo-&lt;size&gt;. */
+    Optional<String> modelId();
+}

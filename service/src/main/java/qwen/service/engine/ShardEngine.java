@@ -1,0 +1,208 @@
+package qwen.service.engine;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import qwen.service.backend.ChunkOutput;
+import qwen.service.backend.ComputeBackend;
+import qwen.service.backend.SequenceChunk;
+import qwen.service.backend.cpu.CpuBackend;
+import qwen.service.backend.cpu.Kernels;
+import qwen.service.backend.cpu.ScalarKernels;
+import qwen.service.backend.cpu.VectorKernels;
+import qwen.service.model.CheckpointLoader;
+import qwen.service.model.ModelDirectory;
+import qwen.service.model.ShardWeights;
+import qwen.service.kv.KvPool;
+import qwen.service.kv.SequenceKv;
+import qwen.service.model.LayerRange;
+import qwen.service.model.QwenConfig;
+import qwen.service.sampling.Sample;
+import qwen.service.sampling.Sampler;
+import qwen.service.sampling.SeenTokens;
+
+/**
+ * A shard's model state: its compute backend, the KV cache of every live sequence, and (on the
+ * last shard) each sequence's sampler and seen ids. Steps run one at a time; each entry of a step
+ * succeeds or fails on its own, and a failed entry changes no state.
+ */
+public final class ShardEngine implements AutoCloseable {
+
+    private final ComputeBackend backend;
+    private final KvPool pool;
+    private final QwenConfig cfg;
+    private final LayerRange range;
+    private final Map<String, SequenceState> sequences = new HashMap<>();
+
+    /**
+     * Loads the options' layer range and starts the CPU backend. Fails with a
+     * {@link qwen.service.model.CheckpointException} naming the file and tensor on a bad checkpoint.
+     */
+    public static ShardEngine open(EngineOptions options) {
+        ModelDirectory dir = ModelDirectory.open(options.modelDir());
+        QwenConfig cfg = dir.config();
+        ShardWeights weights = CheckpointLoader.load(options.modelDir(), options.range(cfg.numLayers()));
+        Kernels kernels = options.kernels() == EngineOptions.KernelSet.SCALAR
+                ? new ScalarKernels()
+                : new VectorKernels(options.threads());
+        String device = options.kernels() == EngineOptions.KernelSet.SCALAR
+                ? "cpu: scalar reference kernels, 1 thread"
+                : "cpu: Vector API " + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize()
+                        + "-bit, " + options.threads() + " threads";
+        return new ShardEngine(new CpuBackend(weights, kernels, device), new KvPool(cfg.projDim(), options.kvBudgetBytes()));
+    }
+
+    public ShardEngine(ComputeBackend backend, KvPool pool) {
+        this.backend = backend;
+        this.pool = pool;
+        this.cfg = backend.weights().config();
+        this.range = backend.weights().range();
+    }
+
+    /** The per-sequence state a shard keeps between steps. */
+    private static final class SequenceState {
+        final SequenceKv kv;
+        SeenTokens seen;
+        Sampler sampler;
+
+        SequenceState(SequenceKv kv) {
+            this.kv = kv;
+        }
+    }
+
+    /** Runs one step; outputs are in the order of the inputs. */
+    public synchronized List<StepOutput> step(List<StepInput> inputs) {
+        StepOutput[] outputs = new StepOutput[inputs.size()];
+        Map<Integer, SequenceChunk> runnable = new LinkedHashMap<>();
+        long freePages = pool.freePages();
+        for (int i = 0; i < inputs.size(); i++) {
+            StepInput in = inputs.get(i);
+            SequenceState state = sequences.get(in.sequenceId());
+            int held = state == null ? 0 : state.kv.length();
+            StepOutput refused = validate(in, held);
+            if (refused == null) {
+                long pages = KvPool.pagesFor(in.startPos() + in.tokenIds().length, range.size())
+                        - KvPool.pagesFor(Math.min(held, in.startPos()), range.size());
+                if (pages > freePages) {
+                    refused = StepOutput.failed(in.sequenceId(), StepOutput.Code.RESOURCE_EXHAUSTED,
+                            "KV budget full: " + pool.bytesInUse() + " of " + pool.budgetBytes()
+                                    + " bytes in use; release sequences or retry later", held);
+                } else {
+                    freePages -= pages;
+                }
+            }
+            if (refused != null) {
+                outputs[i] = refused;
+                continue;
+            }
+            if (state == null) {
+                state = new SequenceState(pool.newSequence(range.size()));
+                sequences.put(in.sequenceId(), state);
+            }
+            if (in.startPos() < held) {
+                state.kv.truncate(in.startPos());                    // recompute from startPos
+            }
+            if (in.startPos() == 0 && range.head()) {
+                state.seen = new SeenTokens(cfg.vocabSize());        // a fresh prefill: a fresh history
+                state.sampler = null;
+            }
+            int prefill = in.prefillLength() > 0 ? in.prefillLength() : in.tokenIds().length;
+            runnable.put(i, new SequenceChunk(state.kv, in.startPos(), in.tokenIds(), in.hidden(), prefill,
+                    in.sample() && range.head()));
+        }
+        List<ChunkOutput> computed = runnable.isEmpty() ? List.of() : backend.forward(new ArrayList<>(runnable.values()));
+        int c = 0;
+        for (Map.Entry<Integer, SequenceChunk> e : runnable.entrySet()) {
+            StepInput in = inputs.get(e.getKey());
+            outputs[e.getKey()] = finish(in, computed.get(c++));
+        }
+        return List.of(outputs);
+    }
+
+    private StepOutput finish(StepInput in, ChunkOutput out) {
+        if (!range.head()) {
+            return new StepOutput(in.sequenceId(), null, out.hidden(), null);
+        }
+        SequenceState state = sequences.get(in.sequenceId());
+        if (state.seen == null) {
+            state.seen = new SeenTokens(cfg.vocabSize());
+        }
+        state.seen.addAll(in.tokenIds());
+        if (out.logits() == null) {
+            return new StepOutput(in.sequenceId(), null, null, null);
+        }
+        if (state.sampler == null || !state.sampler.params().equals(in.sampling())) {
+            state.sampler = new Sampler(in.sampling());
+        }
+        Sample sample = state.sampler.next(out.logits(), state.seen);
+        return new StepOutput(in.sequenceId(), null, null, sample);
+    }
+
+    /** Checks an entry against the model and the held KV; null when it may run. */
+    private StepOutput validate(StepInput in, int held) {
+        String id = in.sequenceId();
+        int n = in.tokenIds().length;
+        if (n == 0) {
+            return StepOutput.failed(id, StepOutput.Code.INVALID_ARGUMENT, "sequence " + id + ": no tokens in the step", held);
+        }
+        if (in.startPos() > held) {
+            return StepOutput.failed(id, StepOutput.Code.FAILED_PRECONDITION, "sequence " + id + " starts at position "
+                    + in.startPos() + " but this shard holds " + held + " positions of it; re-prefill from 0", held);
+        }
+        for (int t : in.tokenIds()) {
+            if (t < 0 || t >= cfg.vocabSize()) {
+                return StepOutput.failed(id, StepOutput.Code.INVALID_ARGUMENT, "sequence " + id + ": token id " + t
+                        + " is outside the vocabulary [0, " + cfg.vocabSize() + ")", held);
+            }
+        }
+        if (!range.embedding() && (in.hidden() == null || in.hidden().length != n * cfg.hiddenSize())) {
+            return StepOutput.failed(id, StepOutput.Code.INVALID_ARGUMENT, "sequence " + id + ": expected " + n + " hidden rows of "
+                    + cfg.hiddenSize() + " floats from the previous shard, got "
+                    + (in.hidden() == null ? "none" : in.hidden().length + " floats"), held);
+        }
+        if (range.head() && in.sample() && in.sampling() == null) {
+            return StepOutput.failed(id, StepOutput.Code.INVALID_ARGUMENT, "sequence " + id + ": sampling parameters missing", held);
+        }
+        return null;
+    }
+
+    /** Frees the KV of the given sequences; returns how many were held. */
+    public synchronized int release(List<String> sequenceIds) {
+        int freed = 0;
+        for (String id : sequenceIds) {
+            SequenceState state = sequences.remove(id);
+            if (state != null) {
+                state.kv.close();
+                freed++;
+            }
+        }
+        return freed;
+    }
+
+    /** Positions held for a sequence; 0 when unknown. */
+    public synchronized int heldPositions(String sequenceId) {
+        SequenceState state = sequences.get(sequenceId);
+        return state == null ? 0 : state.kv.length();
+    }
+
+    /** Number of sequences with KV on this shard. */
+    public synchronized int liveSequences() {
+        return sequences.size();
+    }
+
+    public KvPool kvPool() {
+        return pool;
+    }
+
+    public ComputeBackend backend() {
+        return backend;
+    }
+
+    @Override
+    public synchronized void close() {
+        release(new ArrayList<>(sequences.keySet()));
+        backend.close();
+    }
+}

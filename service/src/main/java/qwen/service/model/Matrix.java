@@ -1,0 +1,30 @@
+package qwen.service.model;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A row-major weight matrix of shape [rows, cols] in the checkpoint's own dtype, usually a
+ * read-only view into a memory-mapped file. PyTorch's Linear layout: one row per output feature,
+ * so y = W x reads row r for output r. Never copied onto the heap.
+ *
+ * @param name checkpoint tensor name, for error messages
+ * @param dtype element type of {@code data}
+ * @param rows output features
+ * @param cols input features
+ * @param data rows * cols * dtype.bytes() bytes, little-endian, row-major
+ */
+public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
+
+    public Matrix {
+        long expected = (long) rows * cols * dtype.bytes();
+        if (data.byteSize() != expected) {
+            throw new IllegalArgumentException(name + ": " + data.byteSize() + " bytes for ["
+                    + rows + ", " + cols + "] " + dtype.tag() + ", expected " + expected);
+        }
+    }
+
+    /** Bytes one full pass over this matrix reads. */
+    public long byteSize() {
+        return data.byteSize();
+    }
+}

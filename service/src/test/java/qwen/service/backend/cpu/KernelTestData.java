@@ -1,0 +1,62 @@
+package qwen.service.backend.cpu;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Random;
+import qwen.service.model.DType;
+import qwen.service.model.Matrix;
+
+/** Random weights and activations for kernel tests, from fixed seeds. */
+final class KernelTestData {
+
+    private static final ValueLayout.OfShort LE_SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat LE_FLOAT =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private KernelTestData() {
+    }
+
+    /** A [rows, cols] matrix of values uniform in [-1, 1), stored in dtype (rounded to it). */
+    static Matrix matrix(DType dtype, int rows, int cols, long seed) {
+        Random rnd = new Random(seed);
+        long n = (long) rows * cols;
+        MemorySegment data = Arena.ofAuto().allocate(n * dtype.bytes(), 64);
+        for (long i = 0; i < n; i++) {
+            float v = rnd.nextFloat() * 2 - 1;
+            switch (dtype) {
+                case F32 -> data.setAtIndex(LE_FLOAT, i, v);
+                case F16 -> data.setAtIndex(LE_SHORT, i, Float.floatToFloat16(v));
+                case BF16 -> data.setAtIndex(LE_SHORT, i, toBf16(v));
+            }
+        }
+        return new Matrix("test." + dtype.tag() + "." + rows + "x" + cols, dtype, rows, cols, data);
+    }
+
+    /** Round-to-nearest-even f32 to bf16 bits (no NaNs occur in test data). */
+    static short toBf16(float v) {
+        int bits = Float.floatToRawIntBits(v);
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    /** n values uniform in [-scale, scale). */
+    static float[] floats(int n, float scale, long seed) {
+        Random rnd = new Random(seed);
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (rnd.nextFloat() * 2 - 1) * scale;
+        }
+        return a;
+    }
+
+    /** sum_i |w[r, i] * x[t, i]|: the scale against which a dot product's rounding is judged. */
+    static double absDot(Matrix w, float[] x, int t, int r) {
+        double s = 0;
+        for (int i = 0; i < w.cols(); i++) {
+            s += Math.abs((double) ScalarKernels.element(w, (long) r * w.cols() + i) * x[t * w.cols() + i]);
+        }
+        return s;
+    }
+}

@@ -1,0 +1,137 @@
+package qwen.service.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import qwen.service.model.DType;
+import qwen.service.model.Matrix;
+
+/**
+ * {@link VectorKernels#matmul} against {@link ScalarKernels#matmul} for every dtype, on shapes
+ * that are not multiples of the vector width, the four-row blocks, the column tiles (cols >
+ * 1024) or the thread split, with tokens = 1 (decode), odd and even counts, and more tokens than
+ * one token tile (40 > 32 at cols = 2048).
+ *
+ * <p>Tolerance: |fast - reference| <= 1e-5 * sum_i |w_i x_i| per output. The reference sums in
+ * double, so the difference is the fast kernel's f32 rounding: the products are exact in f32
+ * (FMA) or rounded once, and each partial sum takes about cols / lanes + log2(lanes) additions,
+ * which for random signs gives ~ sqrt(cols / 8) * 2^-24 ~ 1e-6 of sum |w x| at cols = 2048.
+ * A wrong, dropped or doubled term moves the result by about 1 / cols of that scale (5e-4 at
+ * 2048), far outside the bound.
+ */
+class MatmulKernelsTest {
+
+    private static final double TOLERANCE = 1e-5;
+    private static final ScalarKernels REFERENCE = new ScalarKernels();
+    private static final VectorKernels TWO = new VectorKernels(2);
+    private static final VectorKernels THREE = new VectorKernels(3);
+
+    @AfterAll
+    static void stopThreads() {
+        TWO.close();
+        THREE.close();
+    }
+
+    static Stream<Arguments> shapes() {
+        int[][] shapes = {{37, 61}, {5, 130}, {3, 8}, {1, 1}, {64, 2048}, {9, 2101}, {130, 17}, {4, 2}, {7, 1}};
+        List<Arguments> cases = new ArrayList<>();
+        for (DType dtype : DType.values()) {
+            for (int[] s : shapes) {
+                for (int tokens : new int[] {1, 2, 3, 8}) {
+                    cases.add(Arguments.of(dtype, s[0], s[1], tokens));
+                }
+            }
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0} [{1}, {2}] x {3} tokens")
+    @MethodSource("shapes")
+    void matchesReference(DType dtype, int rows, int cols, int tokens) {
+        check(TWO, dtype, rows, cols, tokens);
+    }
+
+    @Test
+    void threeThreadsSplitUnevenly() {
+        for (DType dtype : DType.values()) {
+            check(THREE, dtype, 37, 61, 1);
+            check(THREE, dtype, 37, 61, 5);
+            check(THREE, dtype, 2, 300, 3);
+        }
+    }
+
+    @Test
+    void moreTokensThanOneTokenTile() {
+        for (DType dtype : DType.values()) {
+            check(TWO, dtype, 13, 2048, 40);
+        }
+    }
+
+    @Test
+    void oneThreadRunsOnTheCaller() {
+        try (VectorKernels one = new VectorKernels(1)) {
+            check(one, DType.BF16, 37, 61, 3);
+            check(one, DType.F16, 37, 61, 3);
+        }
+    }
+
+    private static void check(VectorKernels fast, DType dtype, int rows, int cols, int tokens) {
+        long seed = 31L * rows + 7L * cols + tokens + dtype.ordinal();
+        Matrix w = KernelTestData.matrix(dtype, rows, cols, seed);
+        float[] x = KernelTestData.floats(tokens * cols, 1f, seed + 1);
+        float[] expected = new float[tokens * rows];
+        float[] actual = KernelTestData.floats(tokens * rows + 5, 9f, seed + 2);   // stale garbage
+        float[] guard = actual.clone();
+        REFERENCE.matmul(w, x, tokens, expected);
+        fast.matmul(w, x, tokens, actual);
+        for (int t = 0; t < tokens; t++) {
+            for (int r = 0; r < rows; r++) {
+                double bound = TOLERANCE * KernelTestData.absDot(w, x, t, r) + 1e-30;
+                float e = expected[t * rows + r];
+                float a = actual[t * rows + r];
+                if (!(Math.abs(a - e) <= bound)) {
+                    fail(w.name() + " token " + t + " row " + r + ": expected " + e + ", got " + a
+                            + " (bound " + bound + ")");
+                }
+            }
+        }
+        for (int i = tokens * rows; i < actual.length; i++) {
+            assertEquals(guard[i], actual[i], "wrote past out[tokens * rows)");
+        }
+    }
+
+    /** The f16 decoder of the F16 path, against Float.float16ToFloat for all 65536 encodings. */
+    @Test
+    void f16DecodeIsExactForEveryEncoding() {
+        int lanes = FloatVector.SPECIES_PREFERRED.length();
+        int[] bits = new int[lanes];
+        float[] decoded = new float[lanes];
+        for (int base = 0; base < 65536; base += lanes) {
+            for (int k = 0; k < lanes; k++) {
+                bits[k] = base + k;
+            }
+            TileDot.f16ToF32(IntVector.fromArray(FloatVector.SPECIES_PREFERRED.withLanes(int.class), bits, 0))
+                    .intoArray(decoded, 0);
+            for (int k = 0; k < lanes; k++) {
+                float want = Float.float16ToFloat((short) bits[k]);
+                if (Float.isNaN(want)) {
+                    assertTrue(Float.isNaN(decoded[k]), "f16 " + Integer.toHexString(bits[k]));
+                } else {
+                    assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(decoded[k]),
+                            "f16 " + Integer.toHexString(bits[k]));
+                }
+            }
+        }
+    }
+}
