@@ -91,7 +91,12 @@ public final class JlamaRunner {
             int firstTokenAfterPrefill,
             int[] greedyTokens) {
 
-        /** One-line JSON. */
+        /**
+         * One-line JSON. Besides the fields it adds {@code prefillTokPerSecByCpu} and
+         * {@code decodeTokPerSecByCpu} = tokens * threads / process CPU seconds: what the wall-clock rate
+         * would be if Jlama's threads had their cores to themselves. On a shared machine (load average above
+         * the core count) only these are comparable between runs.
+         */
         public String toJson() {
             return "{\"engine\":\"jlama-0.8.4\""
                     + ",\"prefillTokPerSec\":" + fmt(prefillTokPerSec)
@@ -107,6 +112,8 @@ public final class JlamaRunner {
                     + ",\"workingDType\":\"" + workingDType + "\""
                     + ",\"workingQType\":\"" + workingQType + "\""
                     + ",\"tensorOps\":\"" + tensorOps.replace("\"", "'") + "\""
+                    + ",\"prefillTokPerSecByCpu\":" + fmt(prefillTokens * (double) threads / prefillCpuSeconds)
+                    + ",\"decodeTokPerSecByCpu\":" + fmt(decodeTokens * (double) threads / decodeCpuSeconds)
                     + ",\"prefillCpuSeconds\":" + fmt(prefillCpuSeconds)
                     + ",\"decodeCpuSeconds\":" + fmt(decodeCpuSeconds)
                     + ",\"loadAverage\":" + fmt(loadAverage)

@@ -3,6 +3,9 @@ package qwen.gateway.chat;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.infrastructure.Infrastructure;
 import io.smallrye.mutiny.subscription.MultiEmitter;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.util.HexFormat;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
@@ -29,10 +32,14 @@ public final class ChatEngine implements Generations, AutoCloseable {
 
     private static final Logger LOG = Logger.getLogger(ChatEngine.class);
 
+    /** SequenceStep.sequence_id is 1 to 128 bytes, of which the instance prefix takes 12. */
+    private static final int MAX_SEQUENCE_ID_BYTES = 116;
+
     private final QwenTokenizer tokenizer;
     private final Supplier<Pipeline> pipelines;
     private final int maxStepTokens;
     private final int maxQueuedRequests;
+    private final String instancePrefix = "gw-" + HexFormat.of().toHexDigits(new SecureRandom().nextInt()) + "/";
     private final HeldSequences held = new HeldSequences();
     private final ConcurrentHashMap<String, ScheduledSequence> running = new ConcurrentHashMap<>();
 
@@ -74,12 +81,21 @@ public final class ChatEngine implements Generations, AutoCloseable {
 
     @Override
     public void release(String sequenceId) {
-        held.forget(sequenceId);
+        String shardId = shardSequenceId(sequenceId);
+        held.forget(shardId);
         try {
-            runtime().scheduler().release(sequenceId);
+            runtime().scheduler().release(shardId);
         } catch (GatewayException e) {
             LOG.debugf("not releasing %s: %s", sequenceId, e.getMessage());
         }
+    }
+
+    /**
+     * The id the shards know a sequence by: this engine's instance prefix, then {@code sequenceId},
+     * so that gateways sharing shards never mix up their sequences (SequenceStep.sequence_id).
+     */
+    public String shardSequenceId(String sequenceId) {
+        return instancePrefix + sequenceId;
     }
 
     /** Requests waiting to start; 0 before the pipeline is up. */
@@ -105,10 +121,11 @@ public final class ChatEngine implements Generations, AutoCloseable {
 
     private void start(GenerationRequest request, MultiEmitter<? super GenerationEvent> emitter) {
         try {
+            checkIds(request);
             Runtime rt = runtime();
             checkPrompt(request.promptIds(), rt.vocabSize());
-            Generation generation = claim(request, rt, emitter);
-            emitter.onTermination(() -> cancel(generation));
+            ScheduledSequence sequence = claim(request, rt, emitter);
+            emitter.onTermination(sequence::cancel); // a no-op once it has ended
         } catch (GatewayException e) {
             emitter.fail(e);
         } catch (RuntimeException e) {
@@ -118,21 +135,22 @@ public final class ChatEngine implements Generations, AutoCloseable {
     }
 
     /** Registers the request, works out the reused prefix and queues the sequence. */
-    private Generation claim(GenerationRequest request, Runtime rt, MultiEmitter<? super GenerationEvent> emitter) {
+    private ScheduledSequence claim(GenerationRequest request, Runtime rt, MultiEmitter<? super GenerationEvent> emitter) {
         int[] prompt = request.promptIds();
         GenerationSettings settings = request.settings();
         if (running.containsKey(request.requestId())) {
             throw new GatewayException(GatewayException.Kind.ALREADY_EXISTS,
                     "request id " + request.requestId() + " is already in use");
         }
-        int[] heldIds = held.claim(request.sequenceId());
+        String shardId = shardSequenceId(request.sequenceId());
+        int[] heldIds = held.claim(shardId);
         int cached = prompt.length > rt.seqLength() ? 0 : Math.min(commonPrefix(heldIds, prompt), prompt.length - 1);
         int contextLimit = prompt.length < rt.seqLength() ? rt.seqLength() : Integer.MAX_VALUE;
         Generation generation = new Generation(request, cached, contextLimit, tokenizer, emitter, this::settle);
-        ScheduledSequence sequence = new ScheduledSequence(request.sequenceId(), prompt, cached, request.keepKv(),
+        ScheduledSequence sequence = new ScheduledSequence(shardId, prompt, cached, request.keepKv(),
                 sampling(settings), (long) prompt.length + settings.maxNewTokens(), generation);
         if (running.putIfAbsent(request.requestId(), sequence) != null) {
-            held.settle(request.sequenceId(), heldIds);
+            held.settle(shardId, heldIds);
             throw new GatewayException(GatewayException.Kind.ALREADY_EXISTS,
                     "request id " + request.requestId() + " is already in use");
         }
@@ -141,25 +159,18 @@ public final class ChatEngine implements Generations, AutoCloseable {
                 rt.scheduler().submit(sequence);
             } catch (GatewayException e) {
                 running.remove(request.requestId());
-                held.settle(request.sequenceId(), heldIds);
+                held.settle(shardId, heldIds);
                 throw e;
             }
             generation.started();
         }
-        return generation;
-    }
-
-    private void cancel(Generation generation) {
-        ScheduledSequence sequence = running.get(generation.request().requestId());
-        if (sequence != null) {
-            sequence.cancel();
-        }
+        return sequence;
     }
 
     /** The generation left the scheduler: remember what the shards hold, free its ids. */
     private void settle(Generation generation, int[] heldIds) {
         GenerationRequest request = generation.request();
-        held.settle(request.sequenceId(), request.keepKv() ? heldIds : new int[0]);
+        held.settle(shardSequenceId(request.sequenceId()), request.keepKv() ? heldIds : new int[0]);
         running.remove(request.requestId());
     }
 
@@ -180,6 +191,21 @@ public final class ChatEngine implements Generations, AutoCloseable {
                 runtime = new Runtime(scheduler, pipeline.seqLength(), pipeline.vocabSize());
             }
             return runtime;
+        }
+    }
+
+    private static void checkIds(GenerationRequest request) {
+        if (request.requestId() == null || request.requestId().isEmpty()) {
+            throw GatewayException.invalid("the request id is empty");
+        }
+        String sequenceId = request.sequenceId();
+        int bytes = sequenceId == null ? 0 : sequenceId.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes < 1 || bytes > MAX_SEQUENCE_ID_BYTES) {
+            throw GatewayException.invalid("the sequence id must be 1 to " + MAX_SEQUENCE_ID_BYTES
+                    + " bytes of UTF-8, got " + bytes);
+        }
+        if (request.settings() == null) {
+            throw GatewayException.invalid("the request has no generation settings");
         }
     }
 

@@ -1,9 +1,11 @@
 package qwen.gateway.openai;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.exc.StreamReadException;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import jakarta.ws.rs.NotSupportedException;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
@@ -40,6 +42,8 @@ final class OpenAiErrors {
             case JsonProcessingException e -> response(400, fromJackson(e));
             case WebApplicationException e when unwrap(e.getCause()) instanceof JsonProcessingException json ->
                     response(400, fromJackson(json));
+            case NotSupportedException e -> response(415, OpenAiError.of("Content-Type must be application/json",
+                    "invalid_request_error", null, "unsupported_media_type"));
             case WebApplicationException e -> {
                 int status = e.getResponse().getStatus();
                 yield response(status, OpenAiError.of(e.getMessage(), typeFor(status), null, null));
@@ -75,6 +79,13 @@ final class OpenAiErrors {
     private static OpenAiError fromJackson(JsonProcessingException e) {
         String location = e.getLocation() == null ? ""
                 : " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")";
+        // Databind wraps a syntax error met inside a field in a JsonMappingException with a path.
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof StreamReadException syntax) {
+                return OpenAiError.of("The request body is not valid JSON: " + syntax.getOriginalMessage()
+                        + location, "invalid_request_error", null, "invalid_json");
+            }
+        }
         if (e instanceof MismatchedInputException mismatch && !mismatch.getPath().isEmpty()) {
             String param = path(mismatch.getPath());
             String expected = mismatch.getTargetType() == null ? "another type"

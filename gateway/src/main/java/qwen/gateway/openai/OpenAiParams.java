@@ -20,12 +20,12 @@ final class OpenAiParams {
     static RequestedParams chat(ChatCompletionRequest r) {
         Integer maxTokens = r.maxTokens();
         if (r.maxCompletionTokens() != null) {
+            checkMaxTokens("max_completion_tokens", r.maxCompletionTokens());
             if (maxTokens != null && !maxTokens.equals(r.maxCompletionTokens())) {
                 throw InvalidRequestException.of("max_completion_tokens", "max_tokens (" + maxTokens
                         + ") and max_completion_tokens (" + r.maxCompletionTokens()
                         + ") disagree; send one of them");
             }
-            checkMaxTokens("max_completion_tokens", r.maxCompletionTokens());
             maxTokens = r.maxCompletionTokens();
         }
         boolean logprobs = Boolean.TRUE.equals(r.logprobs());

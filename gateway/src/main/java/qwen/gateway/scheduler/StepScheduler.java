@@ -2,7 +2,6 @@ package qwen.gateway.scheduler;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -78,14 +77,15 @@ public final class StepScheduler implements AutoCloseable {
     private final List<ScheduledSequence> running = new ArrayList<>();
     private final Set<String> releases = new LinkedHashSet<>();
     private final List<Runnable> endings = new ArrayList<>(); // owners to tell, after the releases
+    private final BatchFormer batches;
     private long reserved;
-    private int decodeRotation;
 
     /** Starts the loop thread. */
     public StepScheduler(Pipeline pipeline, Options options, KvEvictor evictor) {
         this.pipeline = pipeline;
         this.options = options;
         this.evictor = evictor;
+        this.batches = new BatchFormer(options.maxStepTokens());
         this.loop = Thread.ofPlatform().name("qwen-step-scheduler").daemon().unstarted(this::run);
         loop.start();
     }
@@ -185,7 +185,7 @@ public final class StepScheduler implements AutoCloseable {
             return;
         }
         List<ScheduledSequence> members = new ArrayList<>();
-        List<SequenceWork> batch = form(members);
+        List<SequenceWork> batch = batches.form(running, members);
         for (ScheduledSequence member : members) {
             if (member.firstSchedule()) {
                 member.listener().onScheduled();
@@ -240,48 +240,6 @@ public final class StepScheduler implements AutoCloseable {
             reserved += need;
         }
         runningCount = running.size();
-    }
-
-    /** Decode tokens first (rotating when they alone exceed the budget), then prefill chunks in arrival order. */
-    private List<SequenceWork> form(List<ScheduledSequence> members) {
-        int budget = options.maxStepTokens();
-        List<SequenceWork> batch = new ArrayList<>();
-        List<ScheduledSequence> decoding = new ArrayList<>();
-        for (ScheduledSequence sequence : running) {
-            if (sequence.pending() == 1) {
-                decoding.add(sequence);
-            }
-        }
-        if (decoding.size() > budget) {
-            Collections.rotate(decoding, -(decodeRotation++ % decoding.size()));
-        }
-        for (ScheduledSequence sequence : decoding) {
-            if (budget == 0) {
-                break;
-            }
-            batch.add(work(sequence, 1));
-            members.add(sequence);
-            budget--;
-        }
-        for (ScheduledSequence sequence : running) {
-            if (budget == 0) {
-                break;
-            }
-            if (sequence.pending() > 1) {
-                int chunk = Math.min(sequence.pending(), budget);
-                batch.add(work(sequence, chunk));
-                members.add(sequence);
-                budget -= chunk;
-            }
-        }
-        return batch;
-    }
-
-    private static SequenceWork work(ScheduledSequence sequence, int tokens) {
-        int start = sequence.held();
-        boolean last = start + tokens == sequence.length();
-        return new SequenceWork(sequence.sequenceId(), start, sequence.ids(start, start + tokens), last,
-                sequence.sampling());
     }
 
     private void dispatch(ScheduledSequence sequence, SequenceWork work, SequenceOutcome outcome) {

@@ -5,7 +5,11 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Clock;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.jboss.logging.Logger;
 import qwen.gateway.chat.ChatMessage.Role;
 import qwen.gateway.chat.ChatTemplate;
@@ -40,6 +44,8 @@ public class SessionService {
     static final int MAX_METADATA_ENTRIES = 32;
     static final int MAX_METADATA_KEY_BYTES = 64;
     static final int MAX_METADATA_VALUE_BYTES = 1024;
+    /** How long DeleteSession waits for a cancelled turn to let go of its KV. */
+    private static final long CANCEL_WAIT_SECONDS = 10;
 
     private final SessionStore store;
     private final Generations generations;
@@ -48,8 +54,12 @@ public class SessionService {
     private final GenerationDefaults defaults;
     private final SequenceLimits limits;
     private final Clock clock = Clock.systemUTC();
-    /** Session id -> request id of its running turn. */
-    private final ConcurrentHashMap<String, String> running = new ConcurrentHashMap<>();
+    /** Session id -> its running turn. */
+    private final ConcurrentHashMap<String, RunningTurn> running = new ConcurrentHashMap<>();
+
+    /** A turn in progress; {@code ended} completes once the engine has let go of its sequence. */
+    private record RunningTurn(String requestId, CompletableFuture<Void> ended) {
+    }
 
     SessionService(SessionStore store, Generations generations, PromptBuilder prompts, QwenTokenizer tokenizer,
                    GenerationDefaults defaults, SequenceLimits limits) {
@@ -92,7 +102,8 @@ public class SessionService {
 
     /** The state of a listed session (its running turn and token count). */
     public SessionState state(Session session) {
-        return new SessionState(session, historyTokens(session), running.getOrDefault(session.id(), ""));
+        RunningTurn turn = running.get(session.id());
+        return new SessionState(session, historyTokens(session), turn == null ? "" : turn.requestId());
     }
 
     /**
@@ -103,12 +114,22 @@ public class SessionService {
      */
     public void delete(String sessionId) {
         Session session = require(sessionId);
-        String turn = running.get(sessionId);
-        if (turn != null) {
-            generations.cancel(turn);
-        }
         if (!store.delete(sessionId)) {
             throw notFound(sessionId);
+        }
+        // From here no new turn can start (it re-reads the session under its reservation). A running
+        // turn is cancelled and awaited, so that the engine has settled its KV before it is freed.
+        RunningTurn turn = running.get(sessionId);
+        if (turn != null) {
+            generations.cancel(turn.requestId());
+            try {
+                turn.ended().get(CANCEL_WAIT_SECONDS, TimeUnit.SECONDS);
+            } catch (TimeoutException | ExecutionException e) {
+                LOG.warnf("session %s: turn %s did not end within %d s of its cancel; freeing its KV anyway",
+                        sessionId, turn.requestId(), CANCEL_WAIT_SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         generations.release(session.sequenceId());
     }
@@ -134,10 +155,12 @@ public class SessionService {
                                              RequestedParams params, String requestId) {
         require(sessionId);
         GenerationSettings settings = GenerationSettings.resolve(params, defaults);
-        String other = running.putIfAbsent(sessionId, requestId);
+        RunningTurn turn = new RunningTurn(requestId, new CompletableFuture<>());
+        RunningTurn other = running.putIfAbsent(sessionId, turn);
         if (other != null) {
             throw new GatewayException(GatewayException.Kind.FAILED_PRECONDITION, "session " + sessionId
-                    + " is already running a turn (request_id " + other + "); wait for it to finish or cancel it");
+                    + " is already running a turn (request_id " + other.requestId()
+                    + "); wait for it to finish or cancel it");
         }
         try {
             // Read under the reservation: the previous turn has committed, so this is the latest history.
@@ -150,18 +173,18 @@ public class SessionService {
             return generations.generate(request)
                     .onItem().invoke(event -> {
                         if (event instanceof Finished finished) {
-                            finish(sessionId, requestId, userMessage, finished);
+                            finish(sessionId, turn, userMessage, finished);
                         }
                     })
-                    .onTermination().invoke(() -> running.remove(sessionId, requestId));
+                    .onTermination().invoke(() -> end(sessionId, turn));
         } catch (RuntimeException e) {
-            running.remove(sessionId, requestId);
+            end(sessionId, turn);
             throw e;
         }
     }
 
     /** Commits a finished turn and ends the reservation, before Finished reaches the client. */
-    private void finish(String sessionId, String requestId, String userMessage, Finished finished) {
+    private void finish(String sessionId, RunningTurn turn, String userMessage, Finished finished) {
         try {
             if (finished.reason() == FinishReason.STOP || finished.reason() == FinishReason.LENGTH) {
                 String reply = finished.text().strip();
@@ -172,10 +195,16 @@ public class SessionService {
                 throw e;
             }
             // Deleted while the turn ran: there is nothing to commit to.
-            LOG.debugf("session %s was deleted during request %s; turn not committed", sessionId, requestId);
+            LOG.debugf("session %s was deleted during request %s; turn not committed", sessionId, turn.requestId());
         } finally {
-            running.remove(sessionId, requestId);
+            end(sessionId, turn);
         }
+    }
+
+    /** Ends a turn's reservation; idempotent (Finished ends it, and so does the stream's end). */
+    private void end(String sessionId, RunningTurn turn) {
+        running.remove(sessionId, turn);
+        turn.ended().complete(null);
     }
 
     private SessionMessage message(Role role, String content) {

@@ -208,7 +208,8 @@ public final class Pipeline implements AutoCloseable {
             SequenceWork work = batch.get(i);
             SequenceStep.Builder entry = request.addSequencesBuilder()
                     .setSequenceId(work.sequenceId())
-                    .setStartPosition(work.startPosition());
+                    .setStartPosition(work.startPosition())
+                    .setPrefillTokens(work.prefillTokens());
             for (int id : work.tokenIds()) {
                 entry.addTokenIds(id);
             }

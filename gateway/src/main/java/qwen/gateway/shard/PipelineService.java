@@ -97,7 +97,10 @@ public class PipelineService {
         return named(pipeline().modelCard());
     }
 
-    /** Like {@link #modelCard()} with each shard's current KV use and whether it answers now. */
+    /**
+     * Like {@link #modelCard()} with each shard's current KV use and whether it answers now. Blocks
+     * on one Info call per shard (up to 5 s each): call it off the event loop.
+     */
     public ModelCard liveModelCard() {
         return named(pipeline().describe());
     }

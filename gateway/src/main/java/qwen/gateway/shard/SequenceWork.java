@@ -11,9 +11,12 @@ import qwen.proto.shard.v1.SamplingParams;
  * @param tokenIds the new tokens, at least one
  * @param sample whether the last shard samples the token after the last of {@code tokenIds}
  * @param sampling how to sample; required when {@code sample}
+ * @param prefillTokens the whole prompt's length when this is the first of several prefill chunks
+ *     (it fixes the sequence's dynamic-NTK rotary base); 0 otherwise
  */
 public record SequenceWork(String sequenceId, int startPosition, int[] tokenIds, boolean sample,
-                           SamplingParams sampling) {
+                           SamplingParams sampling, int prefillTokens) {
+
 
     public SequenceWork {
         if (tokenIds.length == 0) {

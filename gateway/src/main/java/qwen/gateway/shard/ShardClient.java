@@ -1,5 +1,6 @@
 package qwen.gateway.shard;
 
+import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.netty.NettyChannelBuilder;
@@ -10,6 +11,7 @@ import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import qwen.proto.shard.v1.InfoRequest;
 import qwen.proto.shard.v1.ReleaseRequest;
@@ -27,7 +29,8 @@ import qwen.proto.shard.v1.StepResponse;
  * fails with a {@link ShardException} and the next step opens a new stream, after a backoff that
  * doubles with each failure in a row (100 ms up to 5 s); steps sent during the backoff fail at once
  * with UNAVAILABLE, so a dead shard fails its generations quickly instead of stalling the
- * scheduler. The channel reconnects its TCP connection on its own.
+ * scheduler. Past the backoff the next step waits up to 2 s for the channel to reconnect before it
+ * opens the new stream.
  */
 public final class ShardClient implements Shard {
 
@@ -39,6 +42,7 @@ public final class ShardClient implements Shard {
 
     private static final long BACKOFF_FIRST_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     private static final long BACKOFF_MAX_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final long RECONNECT_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     private final String address;
     private final ManagedChannel channel;
@@ -118,7 +122,40 @@ public final class ShardClient implements Shard {
     }
 
     @Override
-    public synchronized CompletableFuture<StepResponse> step(StepRequest request) {
+    public CompletableFuture<StepResponse> step(StepRequest request) {
+        if (reconnecting()) {
+            // A stream started while the channel is in TRANSIENT_FAILURE fails at once, even when the
+            // shard is back; give the channel a moment to reconnect first (outside the lock).
+            channel.resetConnectBackoff();
+            awaitReady();
+        }
+        return send(request);
+    }
+
+    private synchronized boolean reconnecting() {
+        return stream == null && !closed && failuresInARow > 0 && reconnectAtNanos - System.nanoTime() <= 0;
+    }
+
+    private void awaitReady() {
+        long deadline = System.nanoTime() + RECONNECT_WAIT_NANOS;
+        ConnectivityState state = channel.getState(true);
+        try {
+            while (state != ConnectivityState.READY && state != ConnectivityState.SHUTDOWN) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return;
+                }
+                CountDownLatch changed = new CountDownLatch(1);
+                channel.notifyWhenStateChanged(state, changed::countDown);
+                changed.await(left, TimeUnit.NANOSECONDS);
+                state = channel.getState(true);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private synchronized CompletableFuture<StepResponse> send(StepRequest request) {
         if (closed) {
             return CompletableFuture.failedFuture(
                     new ShardException(address, Status.Code.UNAVAILABLE, "the client is closed", null));
@@ -131,9 +168,9 @@ public final class ShardClient implements Shard {
                                 + TimeUnit.NANOSECONDS.toMillis(wait) + " ms", null));
             }
             openStream();
-            if (stream == null) { // the call failed while starting
+            if (stream == null) { // the call failed while starting (counted by streamFailed)
                 return CompletableFuture.failedFuture(new ShardException(address, Status.Code.UNAVAILABLE,
-                        "the Step stream could not be opened", null));
+                        "cannot reach the shard (channel " + channel.getState(false) + ")", null));
             }
         }
         CompletableFuture<StepResponse> answer = new CompletableFuture<>();
@@ -144,21 +181,14 @@ public final class ShardClient implements Shard {
 
     @Override
     public synchronized void resetStream(String reason) {
-        if (stream != null) {
-            stream.cancel(reason, null);
-            streamFailed(streamGeneration, new ShardException(address, Status.Code.DEADLINE_EXCEEDED, reason, null));
-        }
+        abandon(new ShardException(address, Status.Code.DEADLINE_EXCEEDED, reason, null));
     }
 
     @Override
     public void close() {
         synchronized (this) {
             closed = true;
-            if (stream != null) {
-                stream.cancel("gateway shutting down", null);
-                streamFailed(streamGeneration,
-                        new ShardException(address, Status.Code.UNAVAILABLE, "the client is closed", null));
-            }
+            abandon(new ShardException(address, Status.Code.UNAVAILABLE, "the client is closed", null));
         }
         channel.shutdownNow();
         try {
@@ -210,12 +240,24 @@ public final class ShardClient implements Shard {
             if (next != null) {
                 next.answer().completeExceptionally(broken);
             }
-            stream.cancel("step answers out of order", null);
-            streamFailed(generation, broken);
+            abandon(broken);
             return;
         }
         failuresInARow = 0;
         next.answer().complete(response);
+    }
+
+    /** Fails the steps in flight with {@code failure}, then cancels the stream. Caller holds the lock. */
+    private void abandon(ShardException failure) {
+        ClientCallStreamObserver<StepRequest> current = stream;
+        if (current != null) {
+            streamFailed(streamGeneration, failure);
+            current.cancel(failure.getMessage(), null);
+        }
+    }
+
+    private long backoffNanos() {
+        return Math.min(BACKOFF_MAX_NANOS, BACKOFF_FIRST_NANOS << Math.min(failuresInARow - 1, 16));
     }
 
     // Caller holds the lock.
@@ -225,8 +267,7 @@ public final class ShardClient implements Shard {
         }
         stream = null;
         failuresInARow++;
-        long backoff = Math.min(BACKOFF_MAX_NANOS, BACKOFF_FIRST_NANOS << Math.min(failuresInARow - 1, 16));
-        reconnectAtNanos = System.nanoTime() + backoff;
+        reconnectAtNanos = System.nanoTime() + backoffNanos();
         InFlight lost;
         while ((lost = inFlight.poll()) != null) {
             lost.answer().completeExceptionally(failure);

@@ -172,7 +172,7 @@ class ChatEngineTest {
         ChatEngine engine = engine(shard, 8);
         Finished first = finished(events(engine, request("t1", "session", true, PROMPT,
                 settings(6, List.of(), false, 0))));
-        int[] held = shard.heldIds("session");
+        int[] held = shard.heldIds(engine.shardSequenceId("session"));
         assertArrayEquals(concat(PROMPT, Arrays.copyOf(first.completionIds(), 5)), held);
 
         int[] next = concat(concat(PROMPT, Arrays.copyOf(first.completionIds(), 3)), 77, 78, 79);

@@ -180,6 +180,30 @@ class ChatGrpcServiceTest {
     }
 
     @Test
+    void oneTurnRunsPerSessionAndDeletingTheSessionCancelsItAndFreesItsKv() throws InterruptedException {
+        Session session = client.chat().createSession(CreateSessionRequest.getDefaultInstance());
+        var stream = client.chat().chat(ChatRequest.newBuilder().setSessionId(session.getSessionId())
+                .setUserMessage("Write a long story.").setRequestId("long-turn").setParams(greedy(4000)).build());
+        assertTrue(stream.next().hasStarted());
+        assertTrue(stream.next().hasDelta());
+
+        assertEquals("long-turn", get(session.getSessionId()).getRunningRequestId());
+        assertStatus(Status.Code.FAILED_PRECONDITION, "long-turn", () -> drain(client.chat().chat(
+                ChatRequest.newBuilder().setSessionId(session.getSessionId()).setUserMessage("Hi").build())));
+        assertStatus(Status.Code.ALREADY_EXISTS, "long-turn", () -> drain(client.chat().chat(
+                ChatRequest.newBuilder().addMessages(message(Role.ROLE_USER, "Hi")).setRequestId("long-turn")
+                        .build())));
+
+        delete(session);
+        ChatEvent last = null;
+        while (stream.hasNext()) {
+            last = stream.next();
+        }
+        assertEquals(FinishReason.FINISH_REASON_CANCELLED, last.getFinished().getFinishReason());
+        awaitNoKvOnTheShard();
+    }
+
+    @Test
     void cancelledStreamsLeaveNoKvOnTheShard() throws Exception {
         long started = System.nanoTime();
         CancelStorm.Result result = new CancelStorm(client, 200, 8).run();
@@ -188,14 +212,20 @@ class ChatGrpcServiceTest {
         assertTrue(result.sawDelta() >= 150, "too few streams reached a Delta to be cancelled: " + result);
         assertTrue(System.nanoTime() - started < TimeUnit.MINUTES.toNanos(3), "took over 3 minutes");
 
+        awaitNoKvOnTheShard();
+    }
+
+    /** Every test deletes its sessions, so between tests the shard holds no KV at all. */
+    private void awaitNoKvOnTheShard() throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         var info = client.shardInfo();
         while ((info.getSequencesHeld() != 0 || info.getKvBytesInUse() != 0) && System.nanoTime() < deadline) {
             Thread.sleep(100);
             info = client.shardInfo();
         }
-        assertEquals(0, info.getSequencesHeld(), info.toString());
-        assertEquals(0, info.getKvBytesInUse(), info.toString());
+        String held = "sequences_held " + info.getSequencesHeld() + ", kv_bytes_in_use " + info.getKvBytesInUse();
+        assertEquals(0, info.getSequencesHeld(), held);
+        assertEquals(0, info.getKvBytesInUse(), held);
     }
 
     @Test

@@ -75,7 +75,12 @@ class OpenAiBadInputTest {
                 .then().statusCode(400).body("error.message", containsString("body is empty"));
         given().contentType(ContentType.TEXT).body("hello").post("/v1/chat/completions")
                 .then().statusCode(415).contentType(ContentType.JSON)
+                .body("error.message", containsString("application/json"))
                 .body("error.type", equalTo("invalid_request_error"));
+        given().get("/v1/chat/completions").then().statusCode(405).contentType(ContentType.JSON)
+                .body("error.message", containsString("405"));
+        given().get("/v1/embeddings").then().statusCode(404).contentType(ContentType.JSON)
+                .body("error.type", equalTo("not_found_error"));
     }
 
     @Test

@@ -27,8 +27,8 @@ class PipelineStepTest {
     @Test
     void stepRunsThroughTheShardsInLayerOrder() {
         List<SequenceOutcome> outcomes = pipeline.step(List.of(
-                new SequenceWork("s1", 0, new int[] {1, 2, 3}, true, GREEDY),
-                new SequenceWork("s2", 0, new int[] {4, 5}, false, GREEDY)));
+                new SequenceWork("s1", 0, new int[] {1, 2, 3}, true, GREEDY, 0),
+                new SequenceWork("s2", 0, new int[] {4, 5}, false, GREEDY, 0)));
         SequenceOutcome.Sampled sampled = assertInstanceOf(SequenceOutcome.Sampled.class, outcomes.get(0));
         assertEquals(FakeShard.HASH.next("s1", new int[] {1, 2, 3}), sampled.token().getTokenId());
         assertEquals(3, sampled.heldPositions());
@@ -46,8 +46,8 @@ class PipelineStepTest {
     @Test
     void aSequenceFailedOnTheFirstShardSkipsTheRest() {
         List<SequenceOutcome> outcomes = pipeline.step(List.of(
-                new SequenceWork("lost", 5, new int[] {1}, true, GREEDY),
-                new SequenceWork("fine", 0, new int[] {7}, true, GREEDY)));
+                new SequenceWork("lost", 5, new int[] {1}, true, GREEDY, 0),
+                new SequenceWork("fine", 0, new int[] {7}, true, GREEDY, 0)));
         SequenceOutcome.Failed failed = assertInstanceOf(SequenceOutcome.Failed.class, outcomes.get(0));
         assertEquals(SequenceErrorCode.SEQUENCE_ERROR_CODE_FAILED_PRECONDITION, failed.code());
         assertEquals(0, failed.heldPositions());
@@ -60,14 +60,14 @@ class PipelineStepTest {
     void aShardDownFailsTheStep() {
         last.down(true);
         ShardException e = assertThrows(ShardException.class,
-                () -> pipeline.step(List.of(new SequenceWork("s", 0, new int[] {1}, true, GREEDY))));
+                () -> pipeline.step(List.of(new SequenceWork("s", 0, new int[] {1}, true, GREEDY, 0))));
         assertEquals("b:1", e.address());
         assertTrue(e.unavailable());
     }
 
     @Test
     void releaseReachesEveryShard() {
-        pipeline.step(List.of(new SequenceWork("s", 0, new int[] {1, 2}, true, GREEDY)));
+        pipeline.step(List.of(new SequenceWork("s", 0, new int[] {1, 2}, true, GREEDY, 0)));
         assertEquals(1, first.sequencesHeld());
         assertEquals(1, last.sequencesHeld());
         pipeline.release(List.of("s"));

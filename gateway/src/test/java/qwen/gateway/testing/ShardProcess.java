@@ -47,15 +47,16 @@ public final class ShardProcess implements AutoCloseable {
 
     private static final String JAR = "service/target/quarkus-app/quarkus-run.jar";
 
-    private final Process process;
+    private final List<String> command;
+    private Process process;
     private final Path dir;
     private final Path log;
     private final int grpcPort;
     private final int httpPort;
     private final String layers;
 
-    private ShardProcess(Process process, Path dir, Path log, int grpcPort, int httpPort, String layers) {
-        this.process = process;
+    private ShardProcess(List<String> command, Path dir, Path log, int grpcPort, int httpPort, String layers) {
+        this.command = List.copyOf(command);
         this.dir = dir;
         this.log = log;
         this.grpcPort = grpcPort;
@@ -98,22 +99,44 @@ public final class ShardProcess implements AutoCloseable {
                 "-Dquarkus.http.port=" + httpPort));
         properties.forEach((key, value) -> command.add("-D" + key + "=" + value));
         command.addAll(List.of("-jar", jar.toString()));
-        Path log = dir.resolve("shard.log");
-        Process process;
+        ShardProcess shard = new ShardProcess(command, dir, dir.resolve("shard.log"), grpcPort, httpPort, layers);
         try {
-            process = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true)
-                    .redirectOutput(log.toFile()).start();
-        } catch (IOException e) {
-            throw new IllegalStateException("could not run " + command, e);
-        }
-        ShardProcess shard = new ShardProcess(process, dir, log, grpcPort, httpPort, layers);
-        try {
-            shard.awaitServing(startTimeout);
+            shard.launch(startTimeout);
         } catch (RuntimeException | Error e) {
             shard.close();
             throw e;
         }
         return shard;
+    }
+
+    /**
+     * Kills the process, as a crash would, and starts it again on the same ports and checkpoint: the
+     * shard comes back without any KV.
+     */
+    public void restart(Duration startTimeout) {
+        kill();
+        launch(startTimeout);
+    }
+
+    /** Kills the process, as a crash would; {@link #restart} brings it back. */
+    public void kill() {
+        process.descendants().forEach(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+        try {
+            process.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void launch(Duration startTimeout) {
+        try {
+            process = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        } catch (IOException e) {
+            throw new IllegalStateException("could not run " + command, e);
+        }
+        awaitServing(startTimeout);
     }
 
     /** {@code 127.0.0.1:port} of the shard's gRPC server. */
@@ -138,7 +161,7 @@ public final class ShardProcess implements AutoCloseable {
 
     /** Whether the process still runs. */
     public boolean alive() {
-        return process.isAlive();
+        return process != null && process.isAlive();
     }
 
     /** The last {@code lines} lines the process wrote (stdout and stderr). */
@@ -154,6 +177,10 @@ public final class ShardProcess implements AutoCloseable {
     /** Kills the process (and its children) and deletes its directory. */
     @Override
     public void close() {
+        if (process == null) {
+            deleteTree(dir);
+            return;
+        }
         process.descendants().forEach(ProcessHandle::destroyForcibly);
         process.destroy();
         try {

@@ -47,6 +47,7 @@ public class ShardGrpcService implements ShardService {
         return runtime.call(() -> {
             ShardEngine engine = runtime.engine();
             int released = engine.release(ids);
+            runtime.noteSequencesHeld();
             return ReleaseResponse.newBuilder()
                     .setReleased(released)
                     .setUnknown(ids.size() - released)

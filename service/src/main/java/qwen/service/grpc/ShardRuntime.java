@@ -1,6 +1,7 @@
 package qwen.service.grpc;
 
 import io.grpc.Status;
+import io.quarkus.grpc.runtime.GrpcServerRecorder;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.mutiny.Uni;
@@ -69,6 +70,7 @@ public class ShardRuntime {
         long t0 = System.nanoTime();
         ShardSettings resolved = null;
         try {
+            requireGrpcServer();
             resolved = ShardSettings.resolve(config);
             if (resolved.randomWeights()) {
                 DemoCheckpoint.prepare(resolved.demo(), resolved.modelDir());
@@ -111,6 +113,18 @@ public class ShardRuntime {
         }
         if (engine != null) {
             engine.close();
+        }
+    }
+
+    /**
+     * Quarkus' separate gRPC server logs a failed start (a port already bound, say) and carries on
+     * without it; a shard without its gRPC port is useless, so stop instead. The verticle count is
+     * Quarkus-internal but public; it is the only signal that the server actually listens.
+     */
+    private static void requireGrpcServer() {
+        if (GrpcServerRecorder.getVerticleCount() == 0) {
+            throw new IllegalStateException("the gRPC server did not start (see the error above; is quarkus.grpc.server.port "
+                    + "already in use?)");
         }
     }
 
@@ -179,6 +193,11 @@ public class ShardRuntime {
         return sequencesHeld;
     }
 
+    /** Called on the model thread after a step or release, before its answer is sent. */
+    void noteSequencesHeld() {
+        sequencesHeld = engine.liveSequences();
+    }
+
     /** Throws a gRPC UNAVAILABLE status unless the engine is open and not shutting down. */
     public void requireServing() {
         ServingPhase now = phase;
@@ -196,13 +215,7 @@ public class ShardRuntime {
     public void execute(Runnable work) {
         requireServing();
         try {
-            modelThread.execute(() -> {
-                try {
-                    work.run();
-                } finally {
-                    sequencesHeld = engine.liveSequences();
-                }
-            });
+            modelThread.execute(work);
         } catch (RejectedExecutionException e) {
             throw Status.UNAVAILABLE.withDescription("the shard is shutting down").asRuntimeException();
         }

@@ -53,7 +53,13 @@ final class StepStream {
             return;
         }
         try {
-            out.emit(translator.run(request, arrived));
+            StepResponse response;
+            try {
+                response = translator.run(request, arrived);
+            } finally {
+                runtime.noteSequencesHeld();   // before the answer leaves, so a following Info sees it
+            }
+            out.emit(response);
         } catch (StatusRuntimeException e) {
             fail(e);
         } catch (RuntimeException e) {

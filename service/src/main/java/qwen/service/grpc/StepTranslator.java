@@ -76,7 +76,7 @@ final class StepTranslator {
                 }
             }
             float[] hidden = range.embedding() ? null : HiddenCodec.decode(seq.getHidden());
-            inputs.add(new StepInput(seq.getSequenceId(), seq.getStartPosition(), toArray(seq.getTokenIdsList()), hidden, 0,
+            inputs.add(new StepInput(seq.getSequenceId(), seq.getStartPosition(), toArray(seq.getTokenIdsList()), hidden, seq.getPrefillTokens(),
                     seq.getSample(), sampling));
             inputSlots.add(i);
         }

@@ -78,6 +78,25 @@ class EngineParityTest {
     }
 
     @Test
+    void aChunkedPrefillPastSeqLengthMatchesOneChunkWhenTheChunksCarryThePromptLength() {
+        RandomCheckpoint shape = new RandomCheckpoint(64, 2, 4, 96, 512, 16, DType.BF16, 1, 22, null);
+        Path dir = shape.writeTo(tmp.resolve("chunked"));
+        int[] prompt = new SplittableRandom(6).ints(40, 0, 512).toArray();
+        Generator.Result whole = generate(dir, EngineOptions.KernelSet.VECTOR, prompt, 1);
+        SamplingParams greedy = SamplingParams.greedy(1);
+        try (ShardEngine e = open(dir, null)) {
+            StepOutput last = null;
+            for (int start = 0; start < prompt.length; start += 8) {
+                int[] chunk = java.util.Arrays.copyOfRange(prompt, start, start + 8);
+                boolean final_ = start + 8 == prompt.length;
+                last = e.step(List.of(new StepInput("c", start, chunk, null, prompt.length, final_, greedy))).getFirst();
+            }
+            assertEquals(whole.ids()[0], last.sample().id());
+            assertEquals(whole.samples().getFirst().logprob(), last.sample().logprob(), 1e-4);
+        }
+    }
+
+    @Test
     void layersSplitAcrossTwoEnginesEqualTheWholeModel() throws Exception {
         RandomCheckpoint shape = new RandomCheckpoint(64, 4, 4, 96, 512, 256, DType.BF16, 2, 31, null);
         Path dir = shape.writeTo(tmp.resolve("split"));

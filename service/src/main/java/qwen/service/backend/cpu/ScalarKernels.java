@@ -1,6 +1,7 @@
 package qwen.service.backend.cpu;
 
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import qwen.service.kv.LayerKv;
 import qwen.service.model.Matrix;
 
@@ -16,9 +17,9 @@ import qwen.service.model.Matrix;
 public final class ScalarKernels implements Kernels {
 
     private static final ValueLayout.OfShort LE_SHORT =
-            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat LE_FLOAT =
-            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** Element {@code index} (row * cols + col) of w, converted to f32. */
     static float element(Matrix w, long index) {

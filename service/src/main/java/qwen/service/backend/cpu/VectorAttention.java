@@ -5,7 +5,9 @@ import static jdk.incubator.vector.VectorOperators.EXP;
 import static jdk.incubator.vector.VectorOperators.MAX;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import qwen.service.kv.KvPool;
@@ -68,7 +70,7 @@ final class VectorAttention {
         }
         float total = softmax(s, keys, scale);
         float[] acc = scratch(sums, worker, headDim);
-        java.util.Arrays.fill(acc, 0, headDim, 0f);
+        Arrays.fill(acc, 0, headDim, 0f);
         for (int p0 = 0; p0 < keys; p0 += PAGE) {
             MemorySegment page = kv.valuePage(p0 / PAGE);
             int n = Math.min(PAGE, keys - p0);
@@ -121,7 +123,7 @@ final class VectorAttention {
     private static float dotTail(float[] q, int qAt, MemorySegment page, long b, int from, int headDim) {
         float s = 0;
         for (int i = from; i < headDim; i++) {
-            s += q[qAt + i] * page.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, b + 4L * i);
+            s += q[qAt + i] * page.get(ValueLayout.JAVA_FLOAT_UNALIGNED, b + 4L * i);
         }
         return s;
     }
@@ -192,7 +194,7 @@ final class VectorAttention {
 
     private static void accumulateTail(float[] acc, MemorySegment page, long b, int from, int headDim, float p) {
         for (int i = from; i < headDim; i++) {
-            acc[i] += p * page.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, b + 4L * i);
+            acc[i] += p * page.get(ValueLayout.JAVA_FLOAT_UNALIGNED, b + 4L * i);
         }
     }
 

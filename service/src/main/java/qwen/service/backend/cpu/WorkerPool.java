@@ -7,13 +7,18 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * A fixed set of worker threads for one parallel loop at a time, built for the ~170 short
- * matmuls of a decode step: a call costs a volatile write and a few cache-line transfers, not a
- * task submission. The calling thread takes part as worker 0, so {@code threads - 1} threads are
- * started.
+ * matmuls of a decode step: a call publishes a small job through a volatile field and costs a
+ * few cache-line transfers, not a task submission. The calling thread takes part as worker 0,
+ * so {@code threads - 1} threads are started.
+ *
+ * <p>A call returns when every chunk of its loop has run, not when every worker has looked at
+ * it: on shared or oversubscribed cores a worker that the OS has descheduled simply finds no
+ * work left when it wakes, instead of holding up the caller.
  *
  * <p>Idle workers spin for {@link #SPIN_NS} after their last job (a decode step's kernels follow
  * each other within microseconds, and waking a parked thread costs tens of microseconds), then
- * park until the next call. Calls must not overlap: one {@link VectorKernels} serves one forward
+ * park until the next call. Past {@link #BUSY_SPIN_NS} the spinning yields the core to any other
+ * runnable thread. Calls must not overlap: one {@link VectorKernels} serves one forward
  * pass at a time.
  */
 final class WorkerPool implements AutoCloseable {
@@ -26,19 +31,18 @@ final class WorkerPool implements AutoCloseable {
 
     /** How long an idle worker spins before it parks. */
     static final long SPIN_NS = TimeUnit.MILLISECONDS.toNanos(1);
+    /**
+     * How long a waiting thread busy-spins before it spins with {@link Thread#yield} instead, so
+     * that on oversubscribed cores it hands its core to a thread with work (often a worker of
+     * this same pool) rather than burning the time slice.
+     */
+    static final long BUSY_SPIN_NS = TimeUnit.MICROSECONDS.toNanos(20);
 
     private final Thread[] workers;
-    // 1 while worker i + 1 is parked or about to park; volatile accesses pair with epoch.
+    // 1 while worker i + 1 is parked or about to park; pairs with the volatile write of job.
     private final AtomicIntegerArray parked;
-    private final AtomicInteger nextChunk = new AtomicInteger();
-    private final AtomicInteger running = new AtomicInteger();
-    private volatile long epoch;
+    private volatile Job job;
     private volatile boolean closed;
-    private volatile Throwable failure;
-    // The current job, published by the volatile write of epoch.
-    private Body body;
-    private int n;
-    private int chunk;
 
     WorkerPool(int threads) {
         if (threads < 1) {
@@ -60,8 +64,8 @@ final class WorkerPool implements AutoCloseable {
 
     /**
      * Runs body over [0, n) in chunks of {@code chunk} indices (the last may be shorter), each
-     * chunk on whichever thread claims it first, and returns when all are done. Pass
-     * chunk = ceil(n / threads) for one contiguous range per thread.
+     * chunk on whichever thread claims it first, and returns when all are done. A failure in any
+     * chunk is rethrown here (as the cause of an IllegalStateException) after all have finished.
      */
     void forEachChunk(int n, int chunk, Body body) {
         if (n <= 0) {
@@ -74,70 +78,48 @@ final class WorkerPool implements AutoCloseable {
             body.run(0, 0, n);
             return;
         }
-        this.body = body;
-        this.n = n;
-        this.chunk = chunk;
-        nextChunk.set(0);
-        running.set(workers.length);
-        epoch++;
+        Job j = new Job(body, n, chunk);
+        job = j;
         for (int i = 0; i < workers.length; i++) {
             if (parked.get(i) != 0) {
                 LockSupport.unpark(workers[i]);
             }
         }
-        Throwable own = null;
-        try {
-            claimChunks(0);
-        } catch (Throwable t) {
-            own = t;
+        j.work(0);
+        long waitSince = System.nanoTime();
+        while (j.done.get() < j.chunks) {
+            if (System.nanoTime() - waitSince < BUSY_SPIN_NS) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
+            }
         }
-        while (running.get() != 0) {
-            Thread.onSpinWait();
-        }
-        this.body = null;
-        Throwable theirs = failure;
-        failure = null;
-        if (own != null || theirs != null) {
-            throw new IllegalStateException("kernel worker failed", own != null ? own : theirs);
-        }
-    }
-
-    private void claimChunks(int worker) {
-        Body b = body;
-        int size = chunk;
-        int total = n;
-        for (int c = nextChunk.getAndIncrement(); (long) c * size < total; c = nextChunk.getAndIncrement()) {
-            int from = c * size;
-            b.run(worker, from, Math.min(total, from + size));
+        if (j.failure != null) {
+            throw new IllegalStateException("kernel worker failed", j.failure);
         }
     }
 
     private void workLoop(int worker) {
-        long seen = 0;
-        while (true) {
-            long idleSince = System.nanoTime();
-            while (epoch == seen) {
-                if (closed) {
-                    return;
+        Job seen = null;
+        long idleSince = System.nanoTime();
+        while (!closed) {
+            Job j = job;
+            if (j != seen) {
+                seen = j;
+                j.work(worker);
+                idleSince = System.nanoTime();
+            } else if (System.nanoTime() - idleSince < BUSY_SPIN_NS) {
+                Thread.onSpinWait();
+            } else if (System.nanoTime() - idleSince < SPIN_NS) {
+                Thread.yield();
+            } else {
+                // Announce, then re-check: the caller writes job before it reads parked.
+                parked.set(worker - 1, 1);
+                if (job == seen && !closed) {
+                    LockSupport.park(this);
                 }
-                if (System.nanoTime() - idleSince < SPIN_NS) {
-                    Thread.onSpinWait();
-                } else {
-                    // Announce, then re-check: the caller writes epoch before reading parked.
-                    parked.set(worker - 1, 1);
-                    if (epoch == seen && !closed) {
-                        LockSupport.park(this);
-                    }
-                    parked.set(worker - 1, 0);
-                }
+                parked.set(worker - 1, 0);
             }
-            seen = epoch;
-            try {
-                claimChunks(worker);
-            } catch (Throwable t) {
-                failure = t;
-            }
-            running.decrementAndGet();
         }
     }
 
@@ -154,6 +136,37 @@ final class WorkerPool implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
+            }
+        }
+    }
+
+    /** One call's loop: chunks are claimed from {@code next} and counted in {@code done}. */
+    private static final class Job {
+        final Body body;
+        final int n;
+        final int size;
+        final int chunks;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger done = new AtomicInteger();
+        volatile Throwable failure;
+
+        Job(Body body, int n, int size) {
+            this.body = body;
+            this.n = n;
+            this.size = size;
+            this.chunks = (int) (((long) n + size - 1) / size);
+        }
+
+        void work(int worker) {
+            for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) {
+                int from = c * size;
+                try {
+                    body.run(worker, from, Math.min(n, from + size));
+                } catch (Throwable t) {
+                    failure = t;
+                } finally {
+                    done.incrementAndGet();
+                }
             }
         }
     }
