@@ -3,6 +3,7 @@ package qwen.tools;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.BufferedReader;
 import java.io.FileDescriptor;
@@ -86,7 +87,8 @@ public final class ChatCommand {
         try {
             new ChatCommand(ChatServiceGrpc.newBlockingStub(channel), params).run(a);
         } catch (StatusRuntimeException e) {
-            System.err.println("qwen chat: " + host + ":" + port + ": " + oneLine(e));
+            System.err.println("qwen chat: " + host + ":" + port + ": " + oneLine(e)
+                    + (e.getStatus().getCode() == Status.Code.UNAVAILABLE ? "; is ./qwen serve running?" : ""));
             status = 1;
         } catch (IOException e) {
             System.err.println("qwen chat: reading the terminal failed: " + e.getMessage());
@@ -263,11 +265,15 @@ public final class ChatCommand {
         }
     }
 
+    /** "CODE: description (cause)", on one line. */
     private static String oneLine(StatusRuntimeException e) {
-        String message = e.getStatus().getDescription();
-        if (message == null && e.getStatus().getCause() != null) {
-            message = e.getStatus().getCause().getMessage();
+        StringBuilder line = new StringBuilder(e.getStatus().getCode().toString());
+        if (e.getStatus().getDescription() != null) {
+            line.append(": ").append(e.getStatus().getDescription());
         }
-        return e.getStatus().getCode() + (message == null ? "" : ": " + message.replaceAll("\\s+", " ").strip());
+        if (e.getStatus().getCause() != null && e.getStatus().getCause().getMessage() != null) {
+            line.append(" (").append(e.getStatus().getCause().getMessage()).append(')');
+        }
+        return line.toString().replaceAll("\\s+", " ").strip();
     }
 }

@@ -70,6 +70,8 @@ public class ChatCompletions {
         String sessionId = RequestChecks.sessionId(sessionHeader, request.sessionId());
         String requestId = RequestChecks.requestId(requestIdHeader);
         ModelCard card = pipelines.modelCard();
+        // Resolved here in both modes, so that a session request with bad parameters fails before
+        // the session is read or reserved (SessionService resolves them again for its turn).
         GenerationSettings settings = GenerationSettings.resolve(params, defaults);
 
         Multi<GenerationEvent> events;

@@ -61,7 +61,8 @@ final class OpenAiErrors {
         if (cause instanceof GatewayException e) {
             return OpenAiError.of(e.getMessage(), typeFor(e.kind().httpStatus()), null, codeFor(e.kind()));
         }
-        return OpenAiError.of(String.valueOf(cause.getMessage()), "server_error", null, null);
+        LOG.error("OpenAI stream failed after its first event", cause);
+        return OpenAiError.of("internal error: " + cause, "server_error", null, null);
     }
 
     private static Response fromGateway(GatewayException e) {
