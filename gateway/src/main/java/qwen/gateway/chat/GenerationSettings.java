@@ -9,7 +9,7 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * @param maxNewTokens most tokens to generate, >= 1
  * @param greedy arg-max decoding (also when temperature is 0)
- * @param temperature >= 0
+ * @param temperature in [0, 100]
  * @param topK 0 = off
  * @param topP in (0, 1]
  * @param repetitionPenalty > 0, 1 = off
@@ -29,6 +29,9 @@ public record GenerationSettings(
         List<String> stop,
         boolean logprobs,
         int topLogprobs) {
+
+    /** Highest temperature accepted (the public contract's range); beyond it sampling is uniform noise. */
+    public static final float MAX_TEMPERATURE = 100f;
 
     /** Most stop strings per request. */
     public static final int MAX_STOP_STRINGS = 16;
@@ -52,8 +55,8 @@ public record GenerationSettings(
             throw GatewayException.invalid("max_new_tokens must be >= 1, got " + maxNewTokens);
         }
         float temperature = p.temperature() != null ? p.temperature() : (float) defaults.temperature();
-        if (!(temperature >= 0) || Float.isInfinite(temperature)) {
-            throw GatewayException.invalid("temperature must be >= 0, got " + temperature);
+        if (!(temperature >= 0 && temperature <= MAX_TEMPERATURE)) {
+            throw GatewayException.invalid("temperature must be in [0, " + (int) MAX_TEMPERATURE + "], got " + temperature);
         }
         float topP = p.topP() != null ? p.topP() : (float) defaults.topP();
         if (!(topP > 0 && topP <= 1)) {

@@ -89,10 +89,12 @@ class GenerationSettingsResolveTest {
 
     @Test
     void temperature() {
-        assertInvalid("temperature must be >= 0, got -0.5",
+        assertInvalid("temperature must be in [0, 100], got -0.5",
                 params(null, -0.5f, null, null, null, null, List.of(), false, 0, false));
-        assertInvalid("temperature must be >= 0, got NaN",
+        assertInvalid("temperature must be in [0, 100], got NaN",
                 params(null, Float.NaN, null, null, null, null, List.of(), false, 0, false));
+        assertInvalid("temperature must be in [0, 100], got 500.0",
+                params(null, 500f, null, null, null, null, List.of(), false, 0, false));
     }
 
     @Test

@@ -62,7 +62,9 @@ final class StepStream {
             out.emit(response);
         } catch (StatusRuntimeException e) {
             fail(e);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            // A fault in the step (an Error too: out of memory, a broken class path) must end the
+            // stream at once; otherwise the gateway waits out its step timeout.
             fail(Status.INTERNAL.withDescription("step " + Long.toUnsignedString(request.getStepId()) + " failed: " + e)
                     .withCause(e).asRuntimeException());
         }

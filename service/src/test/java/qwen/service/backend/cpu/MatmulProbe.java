@@ -53,8 +53,10 @@ public final class MatmulProbe {
                 new Case("streaming read, 1 GiB", buf.byteSize(), 0, 1, c -> streamingRead(pool, buf, sink)),
                 matmul(kernels, mlp, 1, 40),
                 matmul(kernels, mlp, 16, 8),
+                matmul(kernels, mlp, 64, 2),
                 matmul(kernels, new Matrix[] {head}, 1, 2),
                 matmul(kernels, new Matrix[] {head}, 16, 1),
+                matmul(kernels, new Matrix[] {head}, 64, 1),
             };
             // Interleaved rounds, so every case sees the same conditions on a shared machine.
             for (int round = 0; round < rounds + 2; round++) {
