@@ -106,10 +106,12 @@ public final class BenchCommand {
             report.put("prefill_over_decode", round(prefillMedian / decodeMedian));
             report.put("peak_rss_MB", peakRssMb());
             report.put("peak_heap_MB", peakHeapMb());
+            report.put("live_heap_MB", liveHeapMb());
             log("ours (median of %d): prefill %.2f tok/s, decode %.2f tok/s = %.0f%% of the %.2f tok/s roofline "
-                            + "(%.2f GB/token); prefill/decode %.1fx; peak RSS %d MB, peak heap %d MB",
+                            + "(%.2f GB/token); prefill/decode %.1fx; peak RSS %d MB (the mapped weights included), "
+                            + "peak heap %d MB (garbage included), live heap after GC %d MB",
                     repeats, prefillMedian, decodeMedian, 100 * decodeMedian / roofline, roofline, bytesPerToken / 1e9,
-                    prefillMedian / decodeMedian, peakRssMb(), peakHeapMb());
+                    prefillMedian / decodeMedian, peakRssMb(), peakHeapMb(), liveHeapMb());
         }
     }
 
@@ -155,6 +157,12 @@ public final class BenchCommand {
             }
         }
         return peak >> 20;
+    }
+
+    /** Heap the engine really holds: used heap right after a full collection, with the model loaded. */
+    private static long liveHeapMb() {
+        System.gc();
+        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() >> 20;
     }
 
     private static double median(double[] v) {

@@ -78,6 +78,48 @@ class MatmulKernelsTest {
         }
     }
 
+    /**
+     * The packed bf16 prefill path: token counts around the 16- and 8-token groups and the
+     * 64-token tile, rows not a multiple of the six-row panel, cols odd, below a vector, across
+     * the 256-column blocks and with a short last block.
+     */
+    @Test
+    void packedBf16Prefill() {
+        int[][] shapes = {{37, 61}, {13, 2048}, {9, 2101}, {1, 1}, {50, 7}, {7, 300}, {16, 514}};
+        for (int[] s : shapes) {
+            for (int tokens : new int[] {VectorMatmul.PACKED_MIN_TOKENS, 33, 40, 47, 64, 72, 100}) {
+                check(TWO, DType.BF16, s[0], s[1], tokens);
+            }
+        }
+        check(THREE, DType.BF16, 97, 130, 57);
+        try (VectorKernels one = new VectorKernels(1)) {
+            check(one, DType.BF16, 37, 61, 40);
+        }
+    }
+
+    /** A token's packed-path result does not depend on the other tokens of the call. */
+    @Test
+    void packedBf16TokenIndependentOfBatch() {
+        int rows = 45;
+        int cols = 600;
+        Matrix w = KernelTestData.matrix(DType.BF16, rows, cols, 5);
+        int big = 72;
+        float[] x = KernelTestData.floats(big * cols, 1f, 6);
+        float[] all = new float[big * rows];
+        TWO.matmul(w, x, big, all);
+        int small = VectorMatmul.PACKED_MIN_TOKENS;
+        for (int from : new int[] {0, 17, big - small}) {
+            float[] part = new float[small * rows];
+            TWO.matmul(w, java.util.Arrays.copyOfRange(x, from * cols, (from + small) * cols), small, part);
+            for (int t = 0; t < small; t++) {
+                for (int r = 0; r < rows; r++) {
+                    assertEquals(Float.floatToRawIntBits(all[(from + t) * rows + r]),
+                            Float.floatToRawIntBits(part[t * rows + r]), "token " + (from + t) + " row " + r);
+                }
+            }
+        }
+    }
+
     @Test
     void oneThreadRunsOnTheCaller() {
         try (VectorKernels one = new VectorKernels(1)) {

@@ -14,7 +14,7 @@ import qwen.service.model.Matrix;
 /**
  * A tuning aid, not a test: times {@link VectorKernels#matmul} on bf16 matrices of the 1.8B
  * model's shapes (an MLP matrix 5504 x 2048 and lm_head 151936 x 2048) for one token (decode,
- * reported as GB/s of weights streamed) and 16 tokens (prefill, GFLOP/s), next to a plain
+ * reported as GB/s of weights streamed) and 16 and 64 tokens (prefill, GFLOP/s), next to a plain
  * streaming read of a 1 GiB off-heap buffer on the same number of threads, the bandwidth decode
  * should approach. The cases run in interleaved rounds and each figure is the best round, so
  * all see the same conditions on a shared machine; the compute rate per CPU-second of this
