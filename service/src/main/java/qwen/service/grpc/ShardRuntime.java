@@ -79,7 +79,7 @@ public class ShardRuntime {
             LayerRange range = checkLayers(resolved, model);
             checkMessageSize(resolved, model);
             settings = resolved;
-            engine = ShardEngine.open(resolved.engine());
+            engine = ShardEngine.open(resolved.engine(), resolved.device());
             if (resolved.randomWeights()) {
                 warnDemo(resolved);
             }
