@@ -7,6 +7,7 @@ import jakarta.inject.Singleton;
 import java.io.IOException;
 import java.nio.file.Path;
 import qwen.gateway.GatewayConfig;
+import qwen.gateway.metrics.GenerationMetrics;
 import qwen.gateway.shard.PipelineService;
 import qwen.gateway.tokenizer.QwenTokenizer;
 
@@ -41,12 +42,14 @@ public class EngineProducers {
     /** The engine; it connects to the scheduler on first use, once the pipeline is up. */
     @Produces
     @ApplicationScoped
-    Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config) {
-        return new ChatEngine(tokenizer, pipelines::pipeline, config.maxStepTokens(), config.maxQueuedRequests());
+    Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config,
+                            GenerationMetrics metrics) {
+        return metrics.meter(new ChatEngine(tokenizer, pipelines::pipeline, config.maxStepTokens(),
+                config.maxQueuedRequests()));
     }
 
-    void close(@Disposes Generations generations) {
-        if (generations instanceof ChatEngine engine) {
+    void close(@Disposes Generations generations) throws Exception {
+        if (generations instanceof AutoCloseable engine) {
             engine.close();
         }
     }
