@@ -18,22 +18,22 @@ class AccessControlTest {
 
     @Test
     void openOnLoopbackWithoutKeysRefusedBeyondLoopback() {
-        AccessControl local = new AccessControl(TestAccessConfig.keys(), false);
+        AccessControl local = new AccessControl(TestAccessConfig.of(), false);
         assertFalse(local.enabled());
         assertTrue(local.check(null).allowed());
 
         IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> new AccessControl(TestAccessConfig.keys(), true));
+                () -> new AccessControl(TestAccessConfig.of(), true));
         assertTrue(e.getMessage().contains("qwen.gateway.access.keys"), e.getMessage());
 
-        assertFalse(new AccessControl(TestAccessConfig.keys().withMode(AccessConfig.Mode.OFF), true).enabled());
+        assertFalse(new AccessControl(TestAccessConfig.of().withMode(AccessConfig.Mode.OFF), true).enabled());
         assertThrows(IllegalStateException.class,
-                () -> new AccessControl(TestAccessConfig.keys().withMode(AccessConfig.Mode.REQUIRED), false));
+                () -> new AccessControl(TestAccessConfig.of().withMode(AccessConfig.Mode.REQUIRED), false));
     }
 
     @Test
     void keysAreRequiredOnceConfiguredEvenOnLoopback() {
-        AccessControl access = new AccessControl(TestAccessConfig.keys("sk-alpha", "sk-beta"), false);
+        AccessControl access = new AccessControl(TestAccessConfig.of("sk-alpha", "sk-beta"), false);
         assertTrue(access.enabled());
         assertEquals(AccessControl.Refusal.MISSING, access.check(null).refusal());
         assertEquals(AccessControl.Refusal.MISSING, access.check("Basic c2stYWxwaGE=").refusal());
@@ -54,27 +54,27 @@ class AccessControlTest {
     void keysFileSkipsCommentsAndBlankLines(@TempDir Path dir) throws IOException {
         Path file = dir.resolve("keys");
         Files.writeString(file, "# gateway keys\n\nsk-file-one\n  sk-file-two  \n");
-        AccessControl access = new AccessControl(TestAccessConfig.keys().withFile(file), true);
+        AccessControl access = new AccessControl(TestAccessConfig.of().withFile(file), true);
         assertTrue(access.check("Bearer sk-file-one").allowed());
         assertTrue(access.check("Bearer sk-file-two").allowed());
         assertFalse(access.check("Bearer # gateway keys").allowed());
 
         IllegalStateException missing = assertThrows(IllegalStateException.class,
-                () -> new AccessControl(TestAccessConfig.keys().withFile(dir.resolve("absent")), true));
+                () -> new AccessControl(TestAccessConfig.of().withFile(dir.resolve("absent")), true));
         assertTrue(missing.getMessage().contains("qwen.gateway.access.keys-file"), missing.getMessage());
     }
 
     @Test
     void aKeyWithWhitespaceInsideIsRefusedWithoutEchoingIt() {
         IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> new AccessControl(TestAccessConfig.keys("good", "bad key"), true));
+                () -> new AccessControl(TestAccessConfig.of("good", "bad key"), true));
         assertFalse(e.getMessage().contains("bad key"), e.getMessage());
         assertTrue(e.getMessage().contains("#2"), e.getMessage());
     }
 
     @Test
     void capLimitsEachKeySeparatelyAndPermitsReleaseOnce() {
-        AccessControl access = new AccessControl(TestAccessConfig.keys("sk-a", "sk-b").withCap(2), true);
+        AccessControl access = new AccessControl(TestAccessConfig.of("sk-a", "sk-b").withCap(2), true);
         ApiKeys.Caller a = access.check("Bearer sk-a").caller();
         ApiKeys.Caller b = access.check("Bearer sk-b").caller();
         ConcurrencyCap cap = access.cap();
@@ -92,6 +92,6 @@ class AccessControlTest {
         assertNull(cap.tryAcquire(a));
         assertTrue(access.capMessage(a).contains(a.fingerprint()));
 
-        assertThrows(IllegalStateException.class, () -> new AccessControl(TestAccessConfig.keys("k").withCap(0), true));
+        assertThrows(IllegalStateException.class, () -> new AccessControl(TestAccessConfig.of("k").withCap(0), true));
     }
 }

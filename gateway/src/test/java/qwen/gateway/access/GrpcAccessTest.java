@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
  */
 class GrpcAccessTest {
 
-    private final AccessControl access = new AccessControl(TestAccessConfig.keys("sk-grpc").withCap(1), true);
+    private final AccessControl access = new AccessControl(TestAccessConfig.of("sk-grpc").withCap(1), true);
     private final GrpcAccess interceptor = new GrpcAccess(access);
     /** The calls the service saw, as the interceptor passed them on. */
     private final List<ServerCall<String, String>> started = new ArrayList<>();

@@ -9,7 +9,7 @@ import java.util.OptionalInt;
 record TestAccessConfig(Mode mode, Optional<List<String>> keys, Optional<Path> keysFile, OptionalInt maxConcurrentPerKey)
         implements AccessConfig {
 
-    static TestAccessConfig keys(String... keys) {
+    static TestAccessConfig of(String... keys) {
         return new TestAccessConfig(Mode.AUTO, keys.length == 0 ? Optional.empty() : Optional.of(List.of(keys)),
                 Optional.empty(), OptionalInt.empty());
     }
