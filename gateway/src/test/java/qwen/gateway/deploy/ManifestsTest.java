@@ -21,11 +21,15 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import qwen.gateway.chat.ChatEngine;
+import qwen.gateway.metrics.GenerationMetrics;
+import qwen.gateway.tokenizer.QwenTokenizer;
 
 /**
  * The Kubernetes overlays, rendered with {@code kubectl kustomize}: every manifest validates
@@ -201,6 +205,34 @@ class ManifestsTest {
         assertTrue(grace > drain.plus(delay).toSeconds(), "terminationGracePeriodSeconds " + grace
                 + " must exceed the shutdown delay " + delay + " plus the drain timeout " + drain);
         assertEquals("REQUIRED", config.path("QWEN_GATEWAY_ACCESS_MODE").asText(), "the overlays require API keys");
+    }
+
+    @Test
+    void theAutoscalerScalesOnGaugesTheGatewayExposesAndTheAdapterServes() throws Exception {
+        Manifests m = Manifests.render("cpu");
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        new GenerationMetrics(registry).meter(new ChatEngine(QwenTokenizer.bundled(), () -> {
+            throw new IllegalStateException("not connected");
+        }, 512, 16));
+        String adapter = Files.readString(Manifests.K8S.resolve("monitoring").resolve("prometheus-adapter-values.yaml"));
+        JsonNode hpa = m.named("HorizontalPodAutoscaler", "qwen-gateway");
+        assertEquals("qwen-gateway", hpa.path("spec").path("scaleTargetRef").path("name").asText());
+        int pods = 0;
+        for (JsonNode metric : hpa.path("spec").path("metrics")) {
+            if (!metric.path("type").asText().equals("Pods")) {
+                continue;
+            }
+            pods++;
+            String name = metric.path("pods").path("metric").path("name").asText();
+            assertNotNull(registry.find(name.replace('_', '.')).gauge(), name + " is no gauge of the gateway");
+            assertTrue(adapter.contains("as: \"" + name + "\""), name + " is not served by the adapter rules");
+        }
+        assertEquals(2, pods, "queue depth and active sequences");
+
+        JsonNode gateway = m.named("Deployment", "qwen-gateway");
+        assertTrue(gateway.path("spec").path("replicas").asInt() > 1);
+        assertEquals("POSTGRES", m.named("ConfigMap", "qwen-gateway").path("data").path("QWEN_GATEWAY_SESSIONS_STORE").asText(),
+                "several gateway replicas share sessions only through the networked store");
     }
 
     private static JsonNode container(JsonNode workload, String name) {
