@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntSupplier;
 import java.util.function.ToDoubleFunction;
 import qwen.gateway.chat.ChatEngine;
 import qwen.gateway.chat.Generations;
@@ -59,8 +60,16 @@ public class GenerationMetrics {
 
     /** Wraps the engine so that its generations are counted, and registers its load gauges. */
     public Generations meter(ChatEngine engine) {
-        gauge("qwen.gateway.active.sequences", "Sequences in the running batch", engine, ChatEngine::runningSequences);
-        gauge("qwen.gateway.queue.depth", "Requests waiting to start", engine, ChatEngine::queuedRequests);
+        return meter(engine, engine::runningSequences, engine::queuedRequests);
+    }
+
+    /**
+     * Wraps {@code engine} so that its generations are counted, with load gauges read from
+     * {@code running} (sequences in the running batches) and {@code queued} (requests waiting).
+     */
+    public Generations meter(Generations engine, IntSupplier running, IntSupplier queued) {
+        gauge("qwen.gateway.active.sequences", "Sequences in the running batch", running, IntSupplier::getAsInt);
+        gauge("qwen.gateway.queue.depth", "Requests waiting to start", queued, IntSupplier::getAsInt);
         return new MeteredGenerations(engine, this);
     }
 

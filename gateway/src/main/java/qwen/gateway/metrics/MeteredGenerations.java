@@ -2,7 +2,6 @@ package qwen.gateway.metrics;
 
 import io.smallrye.mutiny.Multi;
 import java.util.concurrent.atomic.AtomicBoolean;
-import qwen.gateway.chat.ChatEngine;
 import qwen.gateway.chat.GatewayException;
 import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationRequest;
@@ -14,10 +13,10 @@ import qwen.gateway.chat.Generations;
  */
 final class MeteredGenerations implements Generations, AutoCloseable {
 
-    private final ChatEngine engine;
+    private final Generations engine;
     private final GenerationMetrics metrics;
 
-    MeteredGenerations(ChatEngine engine, GenerationMetrics metrics) {
+    MeteredGenerations(Generations engine, GenerationMetrics metrics) {
         this.engine = engine;
         this.metrics = metrics;
     }
@@ -44,8 +43,10 @@ final class MeteredGenerations implements Generations, AutoCloseable {
     }
 
     @Override
-    public void close() {
-        engine.close();
+    public void close() throws Exception {
+        if (engine instanceof AutoCloseable closeable) {
+            closeable.close();
+        }
     }
 
     /** One request's count; the first ending wins. */

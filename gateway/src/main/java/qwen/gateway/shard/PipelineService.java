@@ -12,6 +12,7 @@ import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 import qwen.gateway.GatewayConfig;
 import qwen.gateway.chat.GatewayException;
+import qwen.gateway.routing.ReplicaAddresses;
 
 /**
  * The gateway's pipeline across its configured shards, built at start-up.
@@ -112,8 +113,8 @@ public class PipelineService {
 
     /** One attempt; a bad layout propagates, unreachable shards return false. */
     private boolean tryConnect() {
-        List<Shard> shards = config.shards().stream()
-                .map(address -> (Shard) ShardClient.create(address.strip(), INFO_TIMEOUT)).toList();
+        List<Shard> shards = ReplicaAddresses.of(config.shards(), 0).stream()
+                .map(address -> (Shard) ShardClient.create(address, INFO_TIMEOUT)).toList();
         try {
             pipeline = Pipeline.open(shards, config.stepTimeout());
             return true;

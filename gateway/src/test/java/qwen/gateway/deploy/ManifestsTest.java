@@ -29,6 +29,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import qwen.gateway.chat.ChatEngine;
 import qwen.gateway.metrics.GenerationMetrics;
+import qwen.gateway.routing.ReplicaAddresses;
 import qwen.gateway.tokenizer.QwenTokenizer;
 
 /**
@@ -94,22 +95,30 @@ class ManifestsTest {
         assertEquals(MODEL_LAYERS, next, "the stages end at layer " + (next - 1) + " of " + MODEL_LAYERS);
 
         JsonNode gatewayContainer = container(m.named("Deployment", "qwen-gateway"), "gateway");
-        String shards = m.named("ConfigMap", "qwen-gateway").path("data").path("QWEN_GATEWAY_SHARDS").asText();
+        JsonNode config = m.named("ConfigMap", "qwen-gateway").path("data");
+        int replicas = Integer.parseInt(config.path("QWEN_GATEWAY_ROUTING_REPLICAS").asText("1"));
+        List<String> template = List.of(config.path("QWEN_GATEWAY_SHARDS").asText().split(","));
+        ReplicaAddresses.check(template, replicas);
+        for (JsonNode sts : stages.values()) {
+            assertEquals(replicas, sts.path("spec").path("replicas").asInt(),
+                    Manifests.name(sts) + " must have one pod per pipeline replica");
+        }
         Set<String> dialled = new HashSet<>();
-        for (String address : shards.split(",")) {
-            String host = address.substring(0, address.lastIndexOf(':'));
-            int port = Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
-            String[] parts = host.split("\\.");
-            String service = parts[1];
-            JsonNode sts = stages.get(service);
-            assertNotNull(sts, address + " names no StatefulSet " + service);
-            assertEquals(service, sts.path("spec").path("serviceName").asText());
-            String ordinal = parts[0].substring(service.length() + 1);
-            assertTrue(Integer.parseInt(ordinal) < sts.path("spec").path("replicas").asInt(), address + ": no such pod");
-            assertEquals(Manifests.port(container(sts, "shard"), "grpc"), port, address);
-            dialled.add(service);
-            JsonNode headless = m.named("Service", service);
-            assertEquals("None", headless.path("spec").path("clusterIP").asText(), service + " must be headless");
+        for (int r = 0; r < replicas; r++) {
+            for (String address : ReplicaAddresses.of(template, r)) {
+                String host = address.substring(0, address.lastIndexOf(':'));
+                int port = Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
+                String[] parts = host.split("\\.");
+                String service = parts[1];
+                JsonNode sts = stages.get(service);
+                assertNotNull(sts, address + " names no StatefulSet " + service);
+                assertEquals(service, sts.path("spec").path("serviceName").asText());
+                assertEquals(service + "-" + r, parts[0], address + " is not pod " + r + " of " + service);
+                assertEquals(Manifests.port(container(sts, "shard"), "grpc"), port, address);
+                dialled.add(service);
+                JsonNode headless = m.named("Service", service);
+                assertEquals("None", headless.path("spec").path("clusterIP").asText(), service + " must be headless");
+            }
         }
         assertEquals(stages.keySet(), dialled, "the gateway dials one pod of every stage");
         assertNotNull(gatewayContainer);
