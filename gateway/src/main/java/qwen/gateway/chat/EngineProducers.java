@@ -57,7 +57,7 @@ public class EngineProducers {
         List<List<String>> replicas = IntStream.range(0, routing.replicas())
                 .mapToObj(r -> ReplicaAddresses.of(config.shards(), r)).toList();
         ReplicaRouter router = new ReplicaRouter(replicas, pipelines::pipeline,
-                config.stepTimeout(), routing.probeInterval(), pipeline -> new ChatEngine(tokenizer, pipeline,
+                config.stepTimeout(), pipelines.transport(), routing.probeInterval(), pipeline -> new ChatEngine(tokenizer, pipeline,
                         config.maxStepTokens(), config.maxQueuedRequests()));
         return metrics.meter(router, router::runningSequences, router::queuedRequests);
     }

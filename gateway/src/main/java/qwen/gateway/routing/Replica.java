@@ -12,6 +12,7 @@ import qwen.gateway.shard.PipelineLayoutException;
 import qwen.gateway.shard.Shard;
 import qwen.gateway.shard.ShardClient;
 import qwen.gateway.shard.ShardException;
+import qwen.gateway.shard.ShardTransport;
 
 /**
  * One pipeline replica as the router sees it: its engine, and whether all its shards answered the
@@ -26,6 +27,7 @@ final class Replica implements AutoCloseable {
     private final int index;
     private final List<String> addresses;
     private final Duration stepTimeout;
+    private final ShardTransport transport;
     private final Supplier<Pipeline> shared; // replica 0; null for the others
     private final ChatEngine engine;
     private volatile Pipeline own;
@@ -36,15 +38,18 @@ final class Replica implements AutoCloseable {
         this.index = index;
         this.addresses = addresses;
         this.stepTimeout = null;
+        this.transport = null;
         this.shared = pipeline;
         this.engine = engines.create(pipeline);
     }
 
     /** A replica that connects its own pipeline to {@code addresses}. */
-    Replica(int index, List<String> addresses, Duration stepTimeout, ReplicaRouter.EngineFactory engines) {
+    Replica(int index, List<String> addresses, Duration stepTimeout, ShardTransport transport,
+            ReplicaRouter.EngineFactory engines) {
         this.index = index;
         this.addresses = addresses;
         this.stepTimeout = stepTimeout;
+        this.transport = transport;
         this.shared = null;
         this.engine = engines.create(this::pipeline);
     }
@@ -82,7 +87,7 @@ final class Replica implements AutoCloseable {
         }
         Pipeline current = own;
         if (current == null) {
-            List<Shard> shards = addresses.stream().map(a -> (Shard) ShardClient.create(a, INFO_TIMEOUT)).toList();
+            List<Shard> shards = addresses.stream().map(a -> (Shard) ShardClient.create(a, INFO_TIMEOUT, transport)).toList();
             try {
                 current = Pipeline.open(shards, stepTimeout);
             } catch (ShardException e) {

@@ -12,6 +12,7 @@ import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationRequest;
 import qwen.gateway.chat.Generations;
 import qwen.gateway.shard.Pipeline;
+import qwen.gateway.shard.ShardTransport;
 
 /**
  * Generations over several pipeline replicas. A sequence (a session) goes to the replica that
@@ -39,14 +40,15 @@ public final class ReplicaRouter implements Generations, AutoCloseable {
     /**
      * @param addresses the shard addresses of each replica, replica 0 first
      * @param first replica 0's pipeline (the gateway's own, connected elsewhere)
+     * @param transport how the other replicas' shards are reached
      */
     public ReplicaRouter(List<List<String>> addresses, Supplier<Pipeline> first, Duration stepTimeout,
-                         Duration probeInterval, EngineFactory engines) {
+                         ShardTransport transport, Duration probeInterval, EngineFactory engines) {
         int count = addresses.size();
         List<Replica> made = new ArrayList<>();
         made.add(new Replica(0, addresses.getFirst(), first, engines));
         for (int r = 1; r < count; r++) {
-            made.add(new Replica(r, addresses.get(r), stepTimeout, engines));
+            made.add(new Replica(r, addresses.get(r), stepTimeout, transport, engines));
         }
         this.replicas = List.copyOf(made);
         this.ring = new HashRing(count);

@@ -67,12 +67,12 @@ class ManifestsTest {
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(process.waitFor(240, TimeUnit.SECONDS), "k8s/validate/run timed out");
         assertEquals(0, process.exitValue(), "k8s/validate/run:\n" + output);
-        assertTrue(output.contains("cpu: ") && output.contains("gpu: "), output);
+        assertTrue(output.contains("cpu: ") && output.contains("gpu: ") && output.contains("cpu-tls: "), output);
         assertFalse(output.contains(" 0 manifests valid"), output);
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"cpu", "gpu"})
+    @ValueSource(strings = {"cpu", "gpu", "cpu-tls"})
     void shardStagesCoverTheModelAndTheGatewayDialsEachStage(String overlay) throws Exception {
         Manifests m = Manifests.render(overlay);
         Map<Integer, Integer> ranges = new TreeMap<>();
@@ -125,7 +125,7 @@ class ManifestsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"cpu", "gpu"})
+    @ValueSource(strings = {"cpu", "gpu", "cpu-tls"})
     void portsAndProbePathsAreTheApplicationsOwn(String overlay) throws Exception {
         Manifests m = Manifests.render(overlay);
         JsonNode gw = container(m.named("Deployment", "qwen-gateway"), "gateway");
@@ -159,7 +159,7 @@ class ManifestsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"cpu", "gpu"})
+    @ValueSource(strings = {"cpu", "gpu", "cpu-tls"})
     void everyContainerHasLimitsAndGpuShardsAskForAGpu(String overlay) throws Exception {
         Manifests m = Manifests.render(overlay);
         for (JsonNode workload : m.workloads()) {
@@ -242,6 +242,47 @@ class ManifestsTest {
         assertTrue(gateway.path("spec").path("replicas").asInt() > 1);
         assertEquals("POSTGRES", m.named("ConfigMap", "qwen-gateway").path("data").path("QWEN_GATEWAY_SESSIONS_STORE").asText(),
                 "several gateway replicas share sessions only through the networked store");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cpu", "gpu", "cpu-tls"})
+    void withTlsTheShardsServeItAndTheGatewaysTrustTheirAuthority(String overlay) throws Exception {
+        Manifests m = Manifests.render(overlay);
+        boolean tls = overlay.endsWith("-tls");
+        JsonNode gateway = m.named("Deployment", "qwen-gateway");
+        String trust = Manifests.env(container(gateway, "gateway"), "QWEN_GATEWAY_SHARD_TLS_TRUST_CERTIFICATE");
+        assertEquals(tls, trust != null, overlay + ": the gateway's trust certificate");
+        if (tls) {
+            assertTrue(mountedFromSecret(gateway, "gateway", trust, "qwen-shard-tls"), trust + " is not from qwen-shard-tls");
+        }
+        for (JsonNode sts : m.ofKind("StatefulSet")) {
+            JsonNode shard = container(sts, "shard");
+            String certificate = Manifests.env(shard, "QUARKUS_GRPC_SERVER_SSL_CERTIFICATE");
+            String key = Manifests.env(shard, "QUARKUS_GRPC_SERVER_SSL_KEY");
+            assertEquals(tls, certificate != null && key != null, overlay + " " + Manifests.name(sts) + " serves TLS");
+            if (tls) {
+                assertEquals("false", Manifests.env(shard, "QUARKUS_GRPC_SERVER_PLAIN_TEXT"));
+                assertTrue(mountedFromSecret(sts, "shard", certificate, "qwen-shard-tls"));
+                assertTrue(mountedFromSecret(sts, "shard", key, "qwen-shard-tls"));
+            }
+        }
+    }
+
+    /** Whether {@code file} lies under a mount of a volume made from {@code secret}. */
+    private static boolean mountedFromSecret(JsonNode workload, String containerName, String file, String secret) {
+        JsonNode pod = workload.path("spec").path("template").path("spec");
+        for (JsonNode mount : container(workload, containerName).path("volumeMounts")) {
+            if (!file.startsWith(mount.path("mountPath").asText() + "/")) {
+                continue;
+            }
+            for (JsonNode volume : pod.path("volumes")) {
+                if (volume.path("name").asText().equals(mount.path("name").asText())
+                        && volume.path("secret").path("secretName").asText().equals(secret)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     private static JsonNode container(JsonNode workload, String name) {

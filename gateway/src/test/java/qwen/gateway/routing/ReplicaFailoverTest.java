@@ -24,6 +24,7 @@ import qwen.gateway.chat.RequestedParams;
 import qwen.gateway.chat.Turn;
 import qwen.gateway.shard.Pipeline;
 import qwen.gateway.shard.ShardClient;
+import qwen.gateway.shard.ShardTransport;
 import qwen.gateway.testing.ShardProcess;
 import qwen.gateway.tokenizer.QwenTokenizer;
 
@@ -52,7 +53,7 @@ class ReplicaFailoverTest {
         firstPipeline = Pipeline.open(List.of(ShardClient.create(first.address(), Duration.ofSeconds(5))),
                 Duration.ofSeconds(30));
         router = new ReplicaRouter(List.of(List.of(first.address()), List.of(second.address())), () -> firstPipeline,
-                Duration.ofSeconds(30), Duration.ofMillis(200),
+                Duration.ofSeconds(30), ShardTransport.PLAINTEXT, Duration.ofMillis(200),
                 pipeline -> new ChatEngine(TOKENIZER, pipeline, 512, 16));
         waitFor(() -> router.up(0) && router.up(1), "both replicas up");
     }
