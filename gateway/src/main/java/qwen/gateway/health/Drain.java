@@ -14,8 +14,12 @@ import qwen.gateway.metrics.GenerationMetrics;
 /**
  * Graceful stop: once shutdown begins, readiness goes DOWN (so Kubernetes stops sending new
  * requests) and the shutdown waits until the generations in flight have ended, for up to
- * {@code qwen.gateway.drain.timeout}, before the pipeline is closed. The observer runs before every
- * other ShutdownEvent observer (priority 1), so streams keep their shards while they drain.
+ * {@code qwen.gateway.drain.timeout}.
+ *
+ * <p>The wait runs in Quarkus' pre-shutdown phase ({@link ShutdownDelayInitiatedEvent}, fired
+ * synchronously before the shutdown delay and before the HTTP and gRPC servers stop), so streams
+ * keep flowing to their clients while they drain. A second wait at the first ShutdownEvent
+ * observer (priority 1) keeps the pipeline open for whatever is still running then.
  */
 @Singleton
 public class Drain {
@@ -43,9 +47,9 @@ public class Drain {
         return draining;
     }
 
-    /** With quarkus.shutdown.delay set, readiness goes DOWN at the start of the delay already. */
+    /** Pre-shutdown: the servers still serve; wait here for the streams in flight. */
     void onDelay(@Observes ShutdownDelayInitiatedEvent event) {
-        draining = true;
+        drain();
     }
 
     void onStop(@Observes @Priority(1) ShutdownEvent event) {
