@@ -44,7 +44,11 @@ public class EngineProducers {
         return new ChatTemplate(tokenizer);
     }
 
-    /** The engine; it connects to the scheduler on first use, once the pipeline is up. */
+    /**
+     * The engine, counted in the gateway's metrics; it connects to the scheduler on first use, once
+     * the pipeline is up. With several pipeline replicas (qwen.gateway.routing.replicas), a router
+     * over one engine per replica.
+     */
     @Produces
     @ApplicationScoped
     Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config,
@@ -56,9 +60,9 @@ public class EngineProducers {
         ReplicaAddresses.check(config.shards(), routing.replicas());
         List<List<String>> replicas = IntStream.range(0, routing.replicas())
                 .mapToObj(r -> ReplicaAddresses.of(config.shards(), r)).toList();
-        ReplicaRouter router = new ReplicaRouter(replicas, pipelines::pipeline,
-                config.stepTimeout(), pipelines.transport(), routing.probeInterval(), pipeline -> new ChatEngine(tokenizer, pipeline,
-                        config.maxStepTokens(), config.maxQueuedRequests()));
+        ReplicaRouter router = new ReplicaRouter(replicas, pipelines::pipeline, config.stepTimeout(),
+                pipelines.transport(), routing.probeInterval(),
+                pipeline -> new ChatEngine(tokenizer, pipeline, config.maxStepTokens(), config.maxQueuedRequests()));
         return metrics.meter(router, router::runningSequences, router::queuedRequests);
     }
 
