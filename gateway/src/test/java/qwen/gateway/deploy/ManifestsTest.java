@@ -180,7 +180,7 @@ class ManifestsTest {
             boolean gpu = shard.path("resources").path("limits").has("nvidia.com/gpu");
             assertEquals(overlay.equals("gpu"), gpu, overlay + " " + Manifests.name(sts) + " nvidia.com/gpu limit");
             if (gpu) {
-                assertEquals("tornado", Manifests.env(shard, "QWEN_SHARD_BACKEND"));
+                assertEquals("TORNADO", Manifests.env(shard, "QWEN_SHARD_KERNELS"));
                 assertEquals(shard.path("resources").path("limits").path("nvidia.com/gpu").asText(),
                         shard.path("resources").path("requests").path("nvidia.com/gpu").asText());
             }
