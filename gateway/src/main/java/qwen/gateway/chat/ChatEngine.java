@@ -98,13 +98,18 @@ public final class ChatEngine implements Generations, AutoCloseable {
         return instancePrefix + sequenceId;
     }
 
-    /** Requests waiting to start; 0 before the pipeline is up. */
+    @Override
     public int queuedRequests() {
         Runtime current = runtime;
         return current == null ? 0 : current.scheduler().queuedRequests();
     }
 
-    /** Sequences in the running batch; 0 before the pipeline is up. */
+    @Override
+    public int idleSequences() {
+        return held.idleCount();
+    }
+
+    @Override
     public int runningSequences() {
         Runtime current = runtime;
         return current == null ? 0 : current.scheduler().runningSequences();
@@ -187,7 +192,8 @@ public final class ChatEngine implements Generations, AutoCloseable {
                 Pipeline pipeline = pipelines.get();
                 int stepTokens = (int) Math.min(maxStepTokens, pipeline.maxStepTokens());
                 StepScheduler scheduler = new StepScheduler(pipeline,
-                        new StepScheduler.Options(stepTokens, maxQueuedRequests, pipeline.kvCapacityTokens()), held);
+                        new StepScheduler.Options(stepTokens, maxQueuedRequests, pipeline.kvCapacityTokens(),
+                                pipeline.kvPageTokens()), held);
                 runtime = new Runtime(scheduler, pipeline.seqLength(), pipeline.vocabSize());
             }
             return runtime;

@@ -12,7 +12,7 @@ import qwen.gateway.shard.PipelineService;
 
 /**
  * Keeps grpc.health.v1 true to the contract (chat.proto): "" and "qwen.chat.v1.ChatService" are
- * SERVING only while the shard pipeline is connected. Checked once a second on a timer; the check
+ * SERVING only while the shard pipeline is connected and every shard answers. Checked once a second on a timer; the check
  * reads a flag, so it may run on the event loop.
  */
 @ApplicationScoped
@@ -45,7 +45,7 @@ class ChatServiceHealth {
     }
 
     private void update() {
-        ServingStatus status = pipelines.connected() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+        ServingStatus status = pipelines.serving() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
         for (String service : SERVICES) {
             if (health.getStatuses().get(service) != status) {
                 health.setStatus(service, status);

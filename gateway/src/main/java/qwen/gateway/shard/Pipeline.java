@@ -96,6 +96,23 @@ public final class Pipeline implements AutoCloseable {
         return card(described);
     }
 
+    /**
+     * Asks every shard's Info now.
+     *
+     * @return one line per shard that does not answer ({@code address: reason}); empty when all serve
+     */
+    public List<String> unreachableShards() {
+        List<String> down = new ArrayList<>();
+        for (Shard shard : shards) {
+            try {
+                shard.info();
+            } catch (ShardException e) {
+                down.add(shard.address() + ": " + e.getMessage());
+            }
+        }
+        return down;
+    }
+
     /** The model's context length in tokens (ShardInfo.seq_length). */
     public int seqLength() {
         return infos.getFirst().getSeqLength();
@@ -114,6 +131,11 @@ public final class Pipeline implements AutoCloseable {
     /** Token positions every shard can hold at once: the smallest ShardInfo.kv_capacity_tokens (0 = unknown). */
     public long kvCapacityTokens() {
         return infos.stream().mapToLong(ShardInfo::getKvCapacityTokens).filter(n -> n > 0).min().orElse(Long.MAX_VALUE);
+    }
+
+    /** The KV page size admission rounds reservations up to: the largest ShardInfo.kv_page_tokens (at least 1). */
+    public int kvPageTokens() {
+        return Math.max(1, infos.stream().mapToInt(ShardInfo::getKvPageTokens).max().orElse(1));
     }
 
     /**

@@ -55,6 +55,7 @@ public final class FakeShard implements Shard {
     private volatile boolean down;
     private volatile CountDownLatch gate;
     private volatile long stepDelayMillis;
+    private volatile long tokenDelayNanos;
 
     public FakeShard(String address, ShardInfo info) {
         this.address = address;
@@ -90,6 +91,11 @@ public final class FakeShard implements Shard {
 
     public void stepDelay(long millis) {
         this.stepDelayMillis = millis;
+    }
+
+    /** Each step also takes this long per token it carries, as compute would. */
+    public void tokenDelay(java.time.Duration perToken) {
+        this.tokenDelayNanos = perToken.toNanos();
     }
 
     /** Forgets every sequence's KV, as a restarted shard would. */
@@ -135,6 +141,11 @@ public final class FakeShard implements Shard {
             }
             if (stepDelayMillis > 0) {
                 Thread.sleep(stepDelayMillis);
+            }
+            long perToken = tokenDelayNanos;
+            if (perToken > 0) {
+                long tokens = request.getSequencesList().stream().mapToLong(SequenceStep::getTokenIdsCount).sum();
+                Thread.sleep(java.time.Duration.ofNanos(perToken * tokens));
             }
             return CompletableFuture.completedFuture(run(request));
         } catch (InterruptedException e) {
