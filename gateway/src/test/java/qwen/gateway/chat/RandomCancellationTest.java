@@ -106,8 +106,13 @@ class RandomCancellationTest {
         int[][] prompts = new int[8][];
         for (int i = 0; i < prompts.length; i++) {
             prompts[i] = PROMPTS.build(new Conversation(ChatTemplate.DEFAULT_SYSTEM_PROMPT, List.of(),
-                    "Question number " + i + ": " + "why? ".repeat(i * 7)));
+                    "Question number " + i + ": " + "why? ".repeat(i * 3)));
         }
+        // One whole generation first, on this thread: Mutiny's context propagation initialises
+        // itself racily when first used from many threads at once outside Quarkus.
+        engine.generate(new GenerationRequest("warm-up", null, "warm-up", false, prompts[0],
+                new GenerationSettings(4, true, 1f, 0, 1f, 1.1f, 1L, List.of(), false, 0)))
+                .collect().asList().await().atMost(Duration.ofSeconds(60));
         Map<String, Integer> ways = new ConcurrentHashMap<>();
         Map<String, Integer> unexpected = new ConcurrentHashMap<>();
         AtomicInteger next = new AtomicInteger();
@@ -136,6 +141,7 @@ class RandomCancellationTest {
         }
         assertEquals(REQUESTS, ways.values().stream().mapToInt(Integer::intValue).sum());
         assertTrue(unexpected.isEmpty(), "failures other than cancellation: " + unexpected);
+        System.out.println("cancellations: " + new java.util.TreeMap<>(ways));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         ShardInfo info = shard.info();
         while (info.getSequencesHeld() != 0 || info.getKvBytesInUse() != 0
@@ -151,14 +157,14 @@ class RandomCancellationTest {
     /** Starts one generation and cancels it at a random point; returns how. */
     private static String cancelOne(int n, int[] prompt, SplittableRandom random) throws InterruptedException {
         GenerationRequest request = new GenerationRequest("r" + n, null, "s" + n, false, prompt,
-                new GenerationSettings(12, false, 0.8f, 0, 1f, 1.1f, n, List.of(), false, 0));
+                new GenerationSettings(6, false, 0.8f, 0, 1f, 1.1f, n, List.of(), false, 0));
         Client client = new Client();
         engine.generate(request).subscribe().withSubscriber(client);
         int way = random.nextInt(4);
         switch (way) {
             case 0 -> LockSupport.parkNanos(random.nextLong(2_000_000)); // at once, or while queued
-            case 1, 2 -> client.awaitEvents(1 + random.nextInt(8));      // after Started and some tokens
-            default -> LockSupport.parkNanos(random.nextLong(20_000_000));
+            case 1, 2 -> client.awaitEvents(1 + random.nextInt(5));      // after Started and some tokens
+            default -> LockSupport.parkNanos(random.nextLong(10_000_000));
         }
         boolean done = client.ended.getCount() == 0;
         if (way == 2) {

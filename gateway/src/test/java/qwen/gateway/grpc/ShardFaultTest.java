@@ -140,14 +140,13 @@ class ShardFaultTest {
     void aClientDeadlineCancelsTheGeneration() throws Exception {
         Generations engine = generations;
         awaitTrue("ready", () -> ready() && serving());
-        Streamed streamed = new Streamed();
-        ChatRequest endless = ChatRequest.newBuilder()
+        ChatRequest.Builder request = ChatRequest.newBuilder()
                 .addMessages(qwen.proto.chat.v1.ChatMessage.newBuilder().setRole(qwen.proto.chat.v1.Role.ROLE_USER)
-                        .setContent("Count to a million."))
-                .setParams(greedy(8000)).build();
-        client.async().withDeadlineAfter(1500, TimeUnit.MILLISECONDS).chat(endless, streamed);
-        assertTrue(streamed.firstDelta.await(60, TimeUnit.SECONDS), "the stream started");
-        assertEquals(1, engine.runningSequences());
+                        .setContent("Count to a million."));
+        client.turn(request.setParams(greedy(4)).build()); // warm: the timed call below starts at once
+        Streamed streamed = new Streamed();
+        client.async().withDeadlineAfter(4, TimeUnit.SECONDS).chat(request.setParams(greedy(8000)).build(), streamed);
+        awaitTrue("the generation runs", 4, () -> engine.runningSequences() == 1);
         assertEquals(Status.Code.DEADLINE_EXCEEDED, streamed.ended.get(60, TimeUnit.SECONDS).getCode());
         // 8,000 tokens would take many seconds more; the deadline ends the work within a step or two.
         awaitTrue("the generation stopped and its KV was freed", 5, () -> engine.runningSequences() == 0
