@@ -7,7 +7,10 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
@@ -34,12 +37,16 @@ public final class Pipeline implements AutoCloseable {
     private final List<Shard> shards;
     private final List<ShardInfo> infos;
     private final Duration stepTimeout;
+    private final int microBatches;
     private final AtomicLong stepIds = new AtomicLong();
+    // Hands each micro-batch from one shard to the next, off the gRPC threads that complete the answers.
+    private final ExecutorService handOff = Executors.newVirtualThreadPerTaskExecutor();
 
-    private Pipeline(List<Shard> shards, List<ShardInfo> infos, Duration stepTimeout) {
+    private Pipeline(List<Shard> shards, List<ShardInfo> infos, Duration stepTimeout, int microBatches) {
         this.shards = shards;
         this.infos = infos;
         this.stepTimeout = stepTimeout;
+        this.microBatches = microBatches;
     }
 
     /**
@@ -52,7 +59,20 @@ public final class Pipeline implements AutoCloseable {
      * @throws PipelineLayoutException when the shards do not form one pipeline of one model
      */
     public static Pipeline open(List<? extends Shard> shards, Duration stepTimeout) {
+        return open(shards, stepTimeout, 0);
+    }
+
+    /**
+     * Like {@link #open(List, Duration)}, splitting each step into micro-batches that flow through
+     * the shards one behind the other (see {@link #step}).
+     *
+     * @param microBatches micro-batches per step; 0: as many as there are shards; 1: none
+     */
+    public static Pipeline open(List<? extends Shard> shards, Duration stepTimeout, int microBatches) {
         Objects.requireNonNull(stepTimeout, "stepTimeout");
+        if (microBatches < 0) {
+            throw new IllegalArgumentException("micro-batches must be >= 0, got " + microBatches);
+        }
         try {
             List<PipelineLayout.Member> members = new ArrayList<>();
             for (Shard shard : shards) {
@@ -66,7 +86,8 @@ public final class Pipeline implements AutoCloseable {
             }
             LOG.infof("pipeline of %d shard(s): %s", ordered.size(), PipelineLayout.describe(ordered));
             return new Pipeline(List.copyOf(orderedShards),
-                    ordered.stream().map(PipelineLayout.Member::info).toList(), stepTimeout);
+                    ordered.stream().map(PipelineLayout.Member::info).toList(), stepTimeout,
+                    microBatches == 0 ? orderedShards.size() : microBatches);
         } catch (RuntimeException e) {
             shards.forEach(Shard::close);
             throw e;
@@ -141,6 +162,11 @@ public final class Pipeline implements AutoCloseable {
     /**
      * Runs one step through every shard in layer order.
      *
+     * <p>With several shards the batch is split into micro-batches of about equal token counts
+     * (at most one per sequence), each sent on through the shards as soon as the previous shard
+     * answers it: while shard k computes micro-batch j, shard k-1 computes micro-batch j+1, so the
+     * shards work at once instead of in turn. The outcomes are those of the whole batch in one piece.
+     *
      * @param batch the sequences, each at most once
      * @return one outcome per entry of {@code batch}, in the same order
      * @throws ShardException when a shard fails the whole step (down, timed out, broke the contract);
@@ -149,56 +175,135 @@ public final class Pipeline implements AutoCloseable {
     public List<SequenceOutcome> step(List<SequenceWork> batch) {
         SequenceOutcome[] outcomes = new SequenceOutcome[batch.size()];
         HiddenStates[] hidden = new HiddenStates[batch.size()];
-        List<Integer> live = new ArrayList<>();
-        for (int i = 0; i < batch.size(); i++) {
-            live.add(i);
+        List<List<Integer>> groups = split(batch, shards.size() == 1 ? 1 : Math.min(microBatches, batch.size()));
+        if (groups.size() == 1) {
+            List<Integer> live = groups.getFirst();
+            for (int s = 0; s < shards.size() && !live.isEmpty(); s++) {
+                Shard shard = shards.get(s);
+                StepResponse response = await(shard, request(batch, live, hidden, s > 0, s == shards.size() - 1));
+                live = absorb(s, response, batch, live, outcomes, hidden);
+            }
+            return List.of(outcomes);
         }
-        for (int s = 0; s < shards.size() && !live.isEmpty(); s++) {
-            Shard shard = shards.get(s);
-            boolean head = s == shards.size() - 1;
-            StepResponse response = await(shard, request(batch, live, hidden, s > 0, head));
-            if (response.getResultsCount() != live.size()) {
-                throw broken(shard, "answered " + response.getResultsCount() + " results for " + live.size()
-                        + " sequences");
+        List<CompletableFuture<Void>> flows = new ArrayList<>();
+        for (List<Integer> group : groups) { // sent in order: the first shard gets every micro-batch at once
+            flows.add(flow(0, batch, group, outcomes, hidden));
+        }
+        ShardException failure = null;
+        for (CompletableFuture<Void> flow : flows) { // every micro-batch settles before the step returns
+            try {
+                flow.get();
+            } catch (ExecutionException e) {
+                failure = failure != null ? failure : asShardException(e.getCause());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                shards.forEach(shard -> shard.resetStream("the gateway is stopping"));
+                throw new ShardException(shards.getFirst().address(), Status.Code.CANCELLED, "interrupted", e);
             }
-            List<Integer> next = new ArrayList<>();
-            for (int k = 0; k < live.size(); k++) {
-                int i = live.get(k);
-                SequenceWork work = batch.get(i);
-                SequenceResult result = response.getResults(k);
-                if (!result.getSequenceId().equals(work.sequenceId())) {
-                    throw broken(shard, "answered sequence " + result.getSequenceId() + " in the place of "
-                            + work.sequenceId());
-                }
-                switch (result.getOutcomeCase()) {
-                    case ERROR -> outcomes[i] = new SequenceOutcome.Failed(work.sequenceId(),
-                            result.getError().getCode(), result.getError().getMessage(),
-                            result.getHeldPositions(), shard.address());
-                    case HIDDEN -> {
-                        if (head) {
-                            throw broken(shard, "returned hidden rows from the last shard");
-                        }
-                        hidden[i] = result.getHidden();
-                        next.add(i);
-                    }
-                    case SAMPLED -> {
-                        if (!head || !work.sample()) {
-                            throw broken(shard, "sampled a token for " + work.sequenceId() + " unasked");
-                        }
-                        outcomes[i] = new SequenceOutcome.Sampled(work.sequenceId(), result.getHeldPositions(),
-                                result.getSampled());
-                    }
-                    case OUTCOME_NOT_SET -> {
-                        if (!head || work.sample()) {
-                            throw broken(shard, "returned no outcome for " + work.sequenceId());
-                        }
-                        outcomes[i] = new SequenceOutcome.Stored(work.sequenceId(), result.getHeldPositions());
-                    }
-                }
-            }
-            live = next;
+        }
+        if (failure != null) {
+            throw failure;
         }
         return List.of(outcomes);
+    }
+
+    /** Sends micro-batch {@code live} to shard {@code s}, then on to the next shard when it answers. */
+    private CompletableFuture<Void> flow(int s, List<SequenceWork> batch, List<Integer> live,
+                                         SequenceOutcome[] outcomes, HiddenStates[] hidden) {
+        if (s == shards.size() || live.isEmpty()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        Shard shard = shards.get(s);
+        StepRequest request = request(batch, live, hidden, s > 0, s == shards.size() - 1);
+        return shard.step(request)
+                .orTimeout(stepTimeout.toNanos(), TimeUnit.NANOSECONDS)
+                .handle((response, error) -> {
+                    if (error != null) {
+                        throw failure(shard, request, error);
+                    }
+                    return response;
+                })
+                .thenComposeAsync(response -> flow(s + 1, batch, absorb(s, response, batch, live, outcomes, hidden),
+                        outcomes, hidden), handOff);
+    }
+
+    /**
+     * Splits the batch's indices into {@code parts} runs of consecutive entries with about equal
+     * token counts (fewer when there are fewer entries).
+     */
+    static List<List<Integer>> split(List<SequenceWork> batch, int parts) {
+        List<List<Integer>> groups = new ArrayList<>();
+        if (parts <= 1 || batch.size() <= 1) {
+            List<Integer> all = new ArrayList<>();
+            for (int i = 0; i < batch.size(); i++) {
+                all.add(i);
+            }
+            groups.add(all);
+            return groups;
+        }
+        long total = batch.stream().mapToLong(w -> w.tokenIds().length).sum();
+        long done = 0;
+        List<Integer> current = new ArrayList<>();
+        for (int i = 0; i < batch.size(); i++) {
+            current.add(i);
+            done += batch.get(i).tokenIds().length;
+            int left = batch.size() - i - 1;
+            int groupsLeft = parts - groups.size() - 1;
+            boolean reached = done * parts >= total * (groups.size() + 1);
+            if (groupsLeft > 0 && left > 0 && (reached || left == groupsLeft)) {
+                groups.add(current);
+                current = new ArrayList<>();
+            }
+        }
+        groups.add(current);
+        return groups;
+    }
+
+    /** Takes shard {@code s}'s answer for {@code live}: records outcomes and hidden rows; returns who goes on. */
+    private List<Integer> absorb(int s, StepResponse response, List<SequenceWork> batch, List<Integer> live,
+                                 SequenceOutcome[] outcomes, HiddenStates[] hidden) {
+        Shard shard = shards.get(s);
+        boolean head = s == shards.size() - 1;
+        if (response.getResultsCount() != live.size()) {
+            throw broken(shard, "answered " + response.getResultsCount() + " results for " + live.size()
+                    + " sequences");
+        }
+        List<Integer> next = new ArrayList<>();
+        for (int k = 0; k < live.size(); k++) {
+            int i = live.get(k);
+            SequenceWork work = batch.get(i);
+            SequenceResult result = response.getResults(k);
+            if (!result.getSequenceId().equals(work.sequenceId())) {
+                throw broken(shard, "answered sequence " + result.getSequenceId() + " in the place of "
+                        + work.sequenceId());
+            }
+            switch (result.getOutcomeCase()) {
+                case ERROR -> outcomes[i] = new SequenceOutcome.Failed(work.sequenceId(),
+                        result.getError().getCode(), result.getError().getMessage(),
+                        result.getHeldPositions(), shard.address());
+                case HIDDEN -> {
+                    if (head) {
+                        throw broken(shard, "returned hidden rows from the last shard");
+                    }
+                    hidden[i] = result.getHidden();
+                    next.add(i);
+                }
+                case SAMPLED -> {
+                    if (!head || !work.sample()) {
+                        throw broken(shard, "sampled a token for " + work.sequenceId() + " unasked");
+                    }
+                    outcomes[i] = new SequenceOutcome.Sampled(work.sequenceId(), result.getHeldPositions(),
+                            result.getSampled());
+                }
+                case OUTCOME_NOT_SET -> {
+                    if (!head || work.sample()) {
+                        throw broken(shard, "returned no outcome for " + work.sequenceId());
+                    }
+                    outcomes[i] = new SequenceOutcome.Stored(work.sequenceId(), result.getHeldPositions());
+                }
+            }
+        }
+        return next;
     }
 
     /** Frees the named sequences' KV on every shard; a shard that does not answer is skipped (logged). */
@@ -218,6 +323,7 @@ public final class Pipeline implements AutoCloseable {
 
     @Override
     public void close() {
+        handOff.shutdownNow();
         shards.forEach(Shard::close);
     }
 
@@ -250,16 +356,31 @@ public final class Pipeline implements AutoCloseable {
         try {
             return answer.get(stepTimeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
-            String reason = "step " + request.getStepId() + " took longer than " + stepTimeout;
-            shard.resetStream(reason);
-            throw new ShardException(shard.address(), Status.Code.DEADLINE_EXCEEDED, reason, e);
+            throw failure(shard, request, e);
         } catch (ExecutionException e) {
-            throw ShardException.of(shard.address(), e.getCause());
+            throw failure(shard, request, e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             shard.resetStream("the gateway is stopping");
             throw new ShardException(shard.address(), Status.Code.CANCELLED, "interrupted", e);
         }
+    }
+
+    /** A shard's failure of one request as a ShardException; a timeout also resets the shard's stream. */
+    private ShardException failure(Shard shard, StepRequest request, Throwable error) {
+        Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        if (cause instanceof TimeoutException) {
+            String reason = "step " + request.getStepId() + " took longer than " + stepTimeout;
+            shard.resetStream(reason);
+            return new ShardException(shard.address(), Status.Code.DEADLINE_EXCEEDED, reason, cause);
+        }
+        return ShardException.of(shard.address(), cause);
+    }
+
+    private ShardException asShardException(Throwable error) {
+        Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        return cause instanceof ShardException e ? e
+                : new ShardException(shards.getFirst().address(), Status.Code.INTERNAL, "step failed: " + cause, cause);
     }
 
     private static ShardException broken(Shard shard, String what) {

@@ -140,7 +140,7 @@ public class PipelineService {
         List<Shard> shards = config.shards().stream()
                 .map(address -> (Shard) ShardClient.create(address.strip(), INFO_TIMEOUT)).toList();
         try {
-            pipeline = Pipeline.open(shards, config.stepTimeout());
+            pipeline = Pipeline.open(shards, config.stepTimeout(), config.pipelineMicroBatches());
             return true;
         } catch (ShardException e) {
             problem = e.getMessage();
