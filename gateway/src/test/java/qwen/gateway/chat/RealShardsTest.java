@@ -110,6 +110,37 @@ class RealShardsTest {
     }
 
     @Test
+    void concurrentMixedPromptsGiveTheIdsOfEachAloneOnOneAndTwoShards() {
+        List<int[]> prompts = new ArrayList<>();
+        for (String query : List.of("Hi", "Write a long poem about the sea, the wind and the stars, in ten verses.",
+                "你好", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20", "Why?")) {
+            prompts.add(chat(query));
+        }
+        prompts.add(IntStream.range(0, 90).map(i -> 1000 + 37 * i).toArray()); // no ChatML at all
+        ChatEngine alone = engine(512, whole);
+        List<int[]> expected = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            expected.add(finished(run(alone, "alone-" + i, "alone-" + i, false, prompts.get(i), 12)).completionIds());
+        }
+        // All at once, in one batch (decode tokens and prefill chunks together): through one shard, and
+        // through two in micro-batches, with chunks small enough that prompts straddle steps.
+        for (ChatEngine batched : List.of(engine(48, whole), engine(512, lower, upper))) {
+            List<java.util.concurrent.CompletableFuture<List<GenerationEvent>>> all = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) { // subscribed now, all running at once
+                all.add(batched.generate(new GenerationRequest("together-" + i, null, "together-" + i, false,
+                        prompts.get(i), greedy(12))).collect().asList().subscribe().asCompletionStage());
+            }
+            List<List<GenerationEvent>> results = new ArrayList<>();
+            for (var future : all) {
+                results.add(future.orTimeout(WAIT.toSeconds(), TimeUnit.SECONDS).join());
+            }
+            for (int i = 0; i < prompts.size(); i++) {
+                assertArrayEquals(expected.get(i), finished(results.get(i)).completionIds(), "prompt " + i);
+            }
+        }
+    }
+
+    @Test
     void chunkedPrefillGivesTheIdsOfOneChunk() {
         int[] prompt = IntStream.range(0, 40).map(i -> 1000 + 37 * i).toArray();
         Finished oneChunk = finished(run(engine(512, whole), "a", "chunk-a", false, prompt, 12));
