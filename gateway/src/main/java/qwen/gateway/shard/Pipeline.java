@@ -321,6 +321,22 @@ public final class Pipeline implements AutoCloseable {
         }
     }
 
+    /**
+     * Frees every sequence whose id starts with {@code prefix} on every shard; a shard that does not
+     * answer is skipped (logged). Returns how many sequences the shards freed in all.
+     */
+    public int releasePrefix(String prefix) {
+        int released = 0;
+        for (Shard shard : shards) {
+            try {
+                released += shard.releasePrefix(prefix).getReleased();
+            } catch (ShardException e) {
+                LOG.warnf("could not release the sequences %s* on %s: %s", prefix, shard.address(), e.getMessage());
+            }
+        }
+        return released;
+    }
+
     @Override
     public void close() {
         handOff.shutdownNow();

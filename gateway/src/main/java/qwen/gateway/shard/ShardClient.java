@@ -135,6 +135,16 @@ public final class ShardClient implements Shard {
     }
 
     @Override
+    public ReleaseResponse releasePrefix(String prefix) {
+        try {
+            return blocking.withDeadlineAfter(callTimeout.toNanos(), TimeUnit.NANOSECONDS)
+                    .release(ReleaseRequest.newBuilder().setSequenceIdPrefix(prefix).build());
+        } catch (RuntimeException e) {
+            throw ShardException.of(address, e);
+        }
+    }
+
+    @Override
     public CompletableFuture<StepResponse> step(StepRequest request) {
         if (reconnecting()) {
             // A stream started while the channel is in TRANSIENT_FAILURE fails at once, even when the

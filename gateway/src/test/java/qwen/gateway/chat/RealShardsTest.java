@@ -69,9 +69,13 @@ class RealShardsTest {
     }
 
     private ChatEngine engine(int maxStepTokens, ShardProcess... shards) {
+        return engine(maxStepTokens, java.util.HexFormat.of().toHexDigits(new java.util.Random().nextInt()), shards);
+    }
+
+    private ChatEngine engine(int maxStepTokens, String instanceId, ShardProcess... shards) {
         Pipeline pipeline = Pipeline.open(Arrays.stream(shards)
                 .map(s -> ShardClient.create(s.address(), Duration.ofSeconds(10))).toList(), Duration.ofSeconds(60));
-        ChatEngine engine = new ChatEngine(TOKENIZER, () -> pipeline, maxStepTokens, 16);
+        ChatEngine engine = new ChatEngine(TOKENIZER, () -> pipeline, maxStepTokens, 16, instanceId);
         engines.add(engine);
         return engine;
     }
@@ -193,6 +197,26 @@ class RealShardsTest {
         assertTrue(engine.cancel("c2"));
         byId.awaitCompletion(WAIT);
         assertEquals(GenerationEvent.FinishReason.CANCELLED, finished(byId.getItems()).reason());
+        awaitKvFreed(whole);
+    }
+
+    @Test
+    void aRestartedGatewayFreesTheKvItsEarlierRunLeftAndNoOtherGatewaysKv(@org.junit.jupiter.api.io.TempDir
+                                                                          java.nio.file.Path dir) throws Exception {
+        awaitKvFreed(whole);
+        String id = EngineProducers.instanceId(dir.resolve(EngineProducers.INSTANCE_ID_FILE));
+        assertEquals(id, EngineProducers.instanceId(dir.resolve(EngineProducers.INSTANCE_ID_FILE)), "kept in its file");
+        ChatEngine earlier = engine(512, id, whole);
+        ChatEngine other = engine(512, "0123abcd".equals(id) ? "0123abce" : "0123abcd", whole);
+        finished(run(earlier, "kept", "session-a", true, chat("Hello"), 4));
+        finished(run(other, "other", "session-b", true, chat("Hello"), 4));
+        earlier.close(); // as a crash: the session's KV stays on the shard
+        assertEquals(2, whole.info().getSequencesHeld());
+
+        ChatEngine restarted = engine(512, id, whole);
+        finished(run(restarted, "fresh", "stateless", false, chat("Hi"), 4));
+        assertEquals(1, whole.info().getSequencesHeld(), "the earlier run's session is freed, the other gateway's kept");
+        other.release("session-b");
         awaitKvFreed(whole);
     }
 

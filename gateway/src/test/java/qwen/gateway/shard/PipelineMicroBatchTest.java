@@ -63,6 +63,11 @@ class PipelineMicroBatchTest {
         }
 
         @Override
+        public ReleaseResponse releasePrefix(String prefix) {
+            return fake.releasePrefix(prefix);
+        }
+
+        @Override
         public CompletableFuture<StepResponse> step(StepRequest request) {
             return CompletableFuture.supplyAsync(() -> {
                 mostActive.accumulateAndGet(active.incrementAndGet(), Math::max);

@@ -171,6 +171,14 @@ public final class FakeShard implements Shard {
     }
 
     @Override
+    public synchronized ReleaseResponse releasePrefix(String prefix) {
+        check();
+        List<String> ids = kv.keySet().stream().filter(id -> id.startsWith(prefix)).toList();
+        ids.forEach(kv::remove);
+        return ReleaseResponse.newBuilder().setReleased(ids.size()).build();
+    }
+
+    @Override
     public void close() {
     }
 
