@@ -85,15 +85,16 @@ public final class LoadCommand {
                     ChatServiceGrpc.ChatServiceStub stub = ChatServiceGrpc.newStub(channel);
                     warmUp(stub);
                     List<Map<String, Object>> rows = new ArrayList<>();
-                    log("%5s %10s %9s %9s %9s %9s %7s %7s", "N", "out tok/s", "TTFT p50", "TTFT p99", "ITL p50",
-                            "ITL p99", "tokens", "errors");
+                    log("%5s %10s %9s %9s %9s %9s %7s %5s %7s", "N", "out tok/s", "TTFT p50", "TTFT p99", "ITL p50",
+                            "ITL p99", "tokens", "cut", "errors");
                     for (int n : levels) {
                         Level level = runLevel(stub, n, requests, tokens, Duration.ofSeconds(maxSeconds));
                         Map<String, Object> row = level.summary();
                         rows.add(row);
-                        log("%5d %10.2f %8.2fs %8.2fs %7.0fms %7.0fms %7d %7s", n, row.get("output_tok_s"),
+                        log("%5d %10.2f %8.2fs %8.2fs %7.0fms %7.0fms %7d %5d %7s", n, row.get("output_tok_s"),
                                 row.get("ttft_p50_s"), row.get("ttft_p99_s"), row.get("itl_p50_ms"),
-                                row.get("itl_p99_ms"), row.get("output_tokens"), row.get("errors"));
+                                row.get("itl_p99_ms"), row.get("output_tokens"), row.get("cut_at_time_limit"),
+                                row.get("errors"));
                     }
                     report.put("levels", rows);
                 } finally {
@@ -151,6 +152,7 @@ public final class LoadCommand {
         final Map<String, Integer> errors = new TreeMap<>();
         long outputTokens;
         int completed;
+        int cut;
         long startNanos;
         long endNanos;
 
@@ -169,8 +171,10 @@ public final class LoadCommand {
             }
         }
 
-        synchronized void ended(Status.Code code) {
-            if (code == Status.Code.OK) {
+        synchronized void ended(Status.Code code, boolean cutOff) {
+            if (cutOff && code == Status.Code.CANCELLED) {
+                cut++;
+            } else if (code == Status.Code.OK) {
                 completed++;
             } else {
                 errors.merge(code.name(), 1, Integer::sum);
@@ -183,6 +187,7 @@ public final class LoadCommand {
             row.put("concurrency", streams);
             row.put("seconds", round(seconds));
             row.put("completed_requests", completed);
+            row.put("cut_at_time_limit", cut);
             row.put("output_tokens", outputTokens);
             row.put("output_tok_s", round(outputTokens / seconds));
             row.put("ttft_p50_s", round(percentile(ttftSeconds, 50)));
@@ -268,13 +273,13 @@ public final class LoadCommand {
 
         @Override
         public void onError(Throwable failure) {
-            level.ended(failure instanceof StatusRuntimeException e ? e.getStatus().getCode() : Status.Code.UNKNOWN);
+            level.ended(failure instanceof StatusRuntimeException e ? e.getStatus().getCode() : Status.Code.UNKNOWN, cut);
             next();
         }
 
         @Override
         public void onCompleted() {
-            level.ended(Status.Code.OK);
+            level.ended(Status.Code.OK, false);
             next();
         }
     }
