@@ -78,8 +78,9 @@ public final class LoadCommand {
                     ports.add(procs.shard(model, range, threads, List.of("qwen.shard.kv-budget-mb=" + kvBudgetMb),
                             Duration.ofMinutes(3)));
                 }
-                int gateway = procs.gateway(ports, List.of("qwen.gateway.max-queued-requests=" + Math.max(64, 2 * maxLevel)),
-                        Duration.ofMinutes(2));
+                // A loaded 2-core machine can take minutes over one step of many prompts' first chunks.
+                int gateway = procs.gateway(ports, List.of("qwen.gateway.max-queued-requests=" + Math.max(64, 2 * maxLevel),
+                        "qwen.gateway.step-timeout=600s"), Duration.ofMinutes(2));
                 ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", gateway).usePlaintext().build();
                 try {
                     ChatServiceGrpc.ChatServiceStub stub = ChatServiceGrpc.newStub(channel);

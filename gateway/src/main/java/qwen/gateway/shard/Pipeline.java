@@ -17,7 +17,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.jboss.logging.Logger;
 import qwen.proto.shard.v1.HiddenEncoding;
 import qwen.proto.shard.v1.HiddenStates;
-import qwen.proto.shard.v1.SequenceResult;
 import qwen.proto.shard.v1.SequenceStep;
 import qwen.proto.shard.v1.ShardInfo;
 import qwen.proto.shard.v1.StepRequest;
@@ -175,13 +174,13 @@ public final class Pipeline implements AutoCloseable {
     public List<SequenceOutcome> step(List<SequenceWork> batch) {
         SequenceOutcome[] outcomes = new SequenceOutcome[batch.size()];
         HiddenStates[] hidden = new HiddenStates[batch.size()];
-        List<List<Integer>> groups = split(batch, shards.size() == 1 ? 1 : Math.min(microBatches, batch.size()));
+        List<List<Integer>> groups = MicroBatches.split(batch, shards.size() == 1 ? 1 : Math.min(microBatches, batch.size()));
         if (groups.size() == 1) {
             List<Integer> live = groups.getFirst();
             for (int s = 0; s < shards.size() && !live.isEmpty(); s++) {
                 Shard shard = shards.get(s);
                 StepResponse response = await(shard, request(batch, live, hidden, s > 0, s == shards.size() - 1));
-                live = absorb(s, response, batch, live, outcomes, hidden);
+                live = StepAnswers.absorb(shard, s == shards.size() - 1, response, batch, live, outcomes, hidden);
             }
             return List.of(outcomes);
         }
@@ -223,87 +222,8 @@ public final class Pipeline implements AutoCloseable {
                     }
                     return response;
                 })
-                .thenComposeAsync(response -> flow(s + 1, batch, absorb(s, response, batch, live, outcomes, hidden),
-                        outcomes, hidden), handOff);
-    }
-
-    /**
-     * Splits the batch's indices into {@code parts} runs of consecutive entries with about equal
-     * token counts (fewer when there are fewer entries).
-     */
-    static List<List<Integer>> split(List<SequenceWork> batch, int parts) {
-        List<List<Integer>> groups = new ArrayList<>();
-        if (parts <= 1 || batch.size() <= 1) {
-            List<Integer> all = new ArrayList<>();
-            for (int i = 0; i < batch.size(); i++) {
-                all.add(i);
-            }
-            groups.add(all);
-            return groups;
-        }
-        long total = batch.stream().mapToLong(w -> w.tokenIds().length).sum();
-        long done = 0;
-        List<Integer> current = new ArrayList<>();
-        for (int i = 0; i < batch.size(); i++) {
-            current.add(i);
-            done += batch.get(i).tokenIds().length;
-            int left = batch.size() - i - 1;
-            int groupsLeft = parts - groups.size() - 1;
-            boolean reached = done * parts >= total * (groups.size() + 1);
-            if (groupsLeft > 0 && left > 0 && (reached || left == groupsLeft)) {
-                groups.add(current);
-                current = new ArrayList<>();
-            }
-        }
-        groups.add(current);
-        return groups;
-    }
-
-    /** Takes shard {@code s}'s answer for {@code live}: records outcomes and hidden rows; returns who goes on. */
-    private List<Integer> absorb(int s, StepResponse response, List<SequenceWork> batch, List<Integer> live,
-                                 SequenceOutcome[] outcomes, HiddenStates[] hidden) {
-        Shard shard = shards.get(s);
-        boolean head = s == shards.size() - 1;
-        if (response.getResultsCount() != live.size()) {
-            throw broken(shard, "answered " + response.getResultsCount() + " results for " + live.size()
-                    + " sequences");
-        }
-        List<Integer> next = new ArrayList<>();
-        for (int k = 0; k < live.size(); k++) {
-            int i = live.get(k);
-            SequenceWork work = batch.get(i);
-            SequenceResult result = response.getResults(k);
-            if (!result.getSequenceId().equals(work.sequenceId())) {
-                throw broken(shard, "answered sequence " + result.getSequenceId() + " in the place of "
-                        + work.sequenceId());
-            }
-            switch (result.getOutcomeCase()) {
-                case ERROR -> outcomes[i] = new SequenceOutcome.Failed(work.sequenceId(),
-                        result.getError().getCode(), result.getError().getMessage(),
-                        result.getHeldPositions(), shard.address());
-                case HIDDEN -> {
-                    if (head) {
-                        throw broken(shard, "returned hidden rows from the last shard");
-                    }
-                    hidden[i] = result.getHidden();
-                    next.add(i);
-                }
-                case SAMPLED -> {
-                    if (!head || !work.sample()) {
-                        throw broken(shard, "sampled a token for " + work.sequenceId() + " unasked");
-                    }
-                    outcomes[i] = new SequenceOutcome.Sampled(work.sequenceId(), result.getHeldPositions(),
-                            result.getSampled());
-                }
-                case OUTCOME_NOT_SET -> {
-                    if (!head || work.sample()) {
-                        throw broken(shard, "returned no outcome for " + work.sequenceId());
-                    }
-                    outcomes[i] = new SequenceOutcome.Stored(work.sequenceId(), result.getHeldPositions());
-                }
-            }
-        }
-        return next;
+                .thenComposeAsync(response -> flow(s + 1, batch, StepAnswers.absorb(shard, s == shards.size() - 1,
+                        response, batch, live, outcomes, hidden), outcomes, hidden), handOff);
     }
 
     /** Frees the named sequences' KV on every shard; a shard that does not answer is skipped (logged). */
@@ -397,11 +317,6 @@ public final class Pipeline implements AutoCloseable {
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
         return cause instanceof ShardException e ? e
                 : new ShardException(shards.getFirst().address(), Status.Code.INTERNAL, "step failed: " + cause, cause);
-    }
-
-    private static ShardException broken(Shard shard, String what) {
-        shard.resetStream(what);
-        return new ShardException(shard.address(), Status.Code.INTERNAL, what, null);
     }
 
     private static ModelCard.ShardDescription description(String address, ShardInfo info, boolean serving) {

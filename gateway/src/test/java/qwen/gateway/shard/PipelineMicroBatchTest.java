@@ -157,9 +157,9 @@ class PipelineMicroBatchTest {
         for (int n : new int[] {1, 1, 1, 1, 200, 1, 1}) {
             batch.add(new SequenceWork("s" + batch.size(), 0, new int[n], true, GREEDY, 0));
         }
-        assertEquals(List.of(List.of(0, 1, 2, 3, 4), List.of(5, 6)), Pipeline.split(batch, 2));
-        assertEquals(List.of(List.of(0), List.of(1), List.of(2)), Pipeline.split(batch.subList(0, 3), 3));
-        assertEquals(1, Pipeline.split(batch, 1).size());
-        assertInstanceOf(List.class, Pipeline.split(List.of(), 2).getFirst());
+        assertEquals(List.of(List.of(0, 1, 2, 3, 4), List.of(5, 6)), MicroBatches.split(batch, 2));
+        assertEquals(List.of(List.of(0), List.of(1), List.of(2)), MicroBatches.split(batch.subList(0, 3), 3));
+        assertEquals(1, MicroBatches.split(batch, 1).size());
+        assertInstanceOf(List.class, MicroBatches.split(List.of(), 2).getFirst());
     }
 }
