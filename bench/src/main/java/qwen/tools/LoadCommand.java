@@ -44,16 +44,17 @@ public final class LoadCommand {
 
     public static void main(String[] argv) throws Exception {
         Args a = new Args(argv, Set.of("model", "threads", "tokens", "root", "concurrency", "requests",
-                "max-seconds", "shards", "kv-budget-mb"), Set.of("keep"));
+                "max-seconds", "shards", "kv-budget-mb", "micro-batches"), Set.of("keep"));
         int threads = a.integer("threads", Runtime.getRuntime().availableProcessors());
         int tokens = a.integer("tokens", 32);
         int requests = a.integer("requests", 1);
         int maxSeconds = a.integer("max-seconds", 300);
         int shardCount = a.integer("shards", 1);
         int kvBudgetMb = a.integer("kv-budget-mb", 3072);
+        int microBatches = a.integer("micro-batches", 0);
         int[] levels = a.has("concurrency") ? a.integers("concurrency") : new int[] {1, 4, 16, 64};
         if (tokens < 2 || requests < 1 || maxSeconds < 1 || shardCount < 1 || shardCount > 2
-                || Arrays.stream(levels).anyMatch(n -> n < 1 || n > 1024)) {
+                || microBatches < 0 || Arrays.stream(levels).anyMatch(n -> n < 1 || n > 1024)) {
             throw new IllegalArgumentException("need --tokens >= 2, --requests >= 1, --max-seconds >= 1, --shards 1 or 2,"
                     + " --concurrency values in 1..1024");
         }
@@ -72,6 +73,7 @@ public final class LoadCommand {
             report.put("threads", threads);
             report.put("max_new_tokens", tokens);
             report.put("requests_per_stream", requests);
+            report.put("pipeline_micro_batches", microBatches);
             try (LocalProcesses procs = new LocalProcesses(root, tmp.resolve("logs"))) {
                 List<Integer> ports = new ArrayList<>();
                 for (String range : ranges) {
@@ -80,7 +82,8 @@ public final class LoadCommand {
                 }
                 // A loaded 2-core machine can take minutes over one step of many prompts' first chunks.
                 int gateway = procs.gateway(ports, List.of("qwen.gateway.max-queued-requests=" + Math.max(64, 2 * maxLevel),
-                        "qwen.gateway.step-timeout=600s"), Duration.ofMinutes(2));
+                        "qwen.gateway.step-timeout=600s", "qwen.gateway.pipeline-micro-batches=" + microBatches),
+                        Duration.ofMinutes(2));
                 ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", gateway).usePlaintext().build();
                 try {
                     ChatServiceGrpc.ChatServiceStub stub = ChatServiceGrpc.newStub(channel);
