@@ -11,8 +11,14 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.SecureRandom;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.stream.IntStream;
 import org.jboss.logging.Logger;
 import qwen.gateway.GatewayConfig;
+import qwen.gateway.metrics.GenerationMetrics;
+import qwen.gateway.routing.ReplicaAddresses;
+import qwen.gateway.routing.ReplicaRouter;
+import qwen.gateway.routing.RoutingConfig;
 import qwen.gateway.shard.PipelineService;
 import qwen.gateway.tokenizer.QwenTokenizer;
 
@@ -46,12 +52,26 @@ public class EngineProducers {
         return new ChatTemplate(tokenizer);
     }
 
-    /** The engine; it connects to the scheduler on first use, once the pipeline is up. */
+    /**
+     * The engine, counted in the gateway's metrics; it connects to the scheduler on first use, once
+     * the pipeline is up. With several pipeline replicas (qwen.gateway.routing.replicas), a router
+     * over one engine per replica.
+     */
     @Produces
     @ApplicationScoped
-    Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config) {
-        return new ChatEngine(tokenizer, pipelines::pipeline, config.maxStepTokens(), config.maxQueuedRequests(),
-                instanceId(config.sessions().resolvedDir().resolve(INSTANCE_ID_FILE)));
+    Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config,
+                            RoutingConfig routing, GenerationMetrics metrics) {
+        if (routing.replicas() == 1) {
+            return metrics.meter(new ChatEngine(tokenizer, pipelines::pipeline, config.maxStepTokens(),
+                    config.maxQueuedRequests(), instanceId(config.sessions().resolvedDir().resolve(INSTANCE_ID_FILE))));
+        }
+        ReplicaAddresses.check(config.shards(), routing.replicas());
+        List<List<String>> replicas = IntStream.range(0, routing.replicas())
+                .mapToObj(r -> ReplicaAddresses.of(config.shards(), r)).toList();
+        ReplicaRouter router = new ReplicaRouter(replicas, pipelines::pipeline, config.stepTimeout(),
+                pipelines.transport(), routing.probeInterval(),
+                pipeline -> new ChatEngine(tokenizer, pipeline, config.maxStepTokens(), config.maxQueuedRequests()));
+        return metrics.meter(router, router::runningSequences, router::queuedRequests);
     }
 
     /** Where the gateway keeps its id on the shards, beside the sessions, so that a restart finds it. */
@@ -78,8 +98,8 @@ public class EngineProducers {
         }
     }
 
-    void close(@Disposes Generations generations) {
-        if (generations instanceof ChatEngine engine) {
+    void close(@Disposes Generations generations) throws Exception {
+        if (generations instanceof AutoCloseable engine) {
             engine.close();
         }
     }
