@@ -25,15 +25,27 @@ final class LocalProcesses implements AutoCloseable {
     LocalProcesses(Path root, Path logs) throws IOException {
         this.root = root;
         this.logs = Files.createDirectories(logs);
+        // Ctrl-C on the benchmark must not leave shards and gateways running.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            synchronized (processes) {
+                processes.forEach(Process::destroyForcibly);
+            }
+        }));
     }
 
     /** Starts a shard for {@code layers} ("i-j") of the model and waits for its ready line; returns its gRPC port. */
     int shard(Path model, String layers, int threads, Duration timeout) throws Exception {
+        return shard(model, layers, threads, List.of(), timeout);
+    }
+
+    /** Like {@link #shard(Path, String, int, Duration)} with more {@code -D} settings ({@code key=value}). */
+    int shard(Path model, String layers, int threads, List<String> settings, Duration timeout) throws Exception {
         int grpc = freePort();
-        List<String> props = List.of("-Dqwen.shard.model-dir=" + model, "-Dqwen.shard.layers=" + layers,
+        List<String> props = new ArrayList<>(List.of("-Dqwen.shard.model-dir=" + model, "-Dqwen.shard.layers=" + layers,
                 "-Dqwen.shard.threads=" + threads, "-Dquarkus.grpc.server.port=" + grpc,
                 "-Dquarkus.grpc.server.host=127.0.0.1", "-Dquarkus.http.host=127.0.0.1",
-                "-Dquarkus.http.port=" + freePort());
+                "-Dquarkus.http.port=" + freePort()));
+        settings.forEach(setting -> props.add("-D" + setting));
         start("shard-" + layers, root.resolve("service/target/quarkus-app/quarkus-run.jar"), props,
                 "qwen shard ready", timeout);
         return grpc;
@@ -41,6 +53,11 @@ final class LocalProcesses implements AutoCloseable {
 
     /** Starts a gateway over the given shard ports and waits until it listens; returns its gRPC port. */
     int gateway(List<Integer> shardPorts, Duration timeout) throws Exception {
+        return gateway(shardPorts, List.of(), timeout);
+    }
+
+    /** Like {@link #gateway(List, Duration)} with more {@code -D} settings ({@code key=value}). */
+    int gateway(List<Integer> shardPorts, List<String> settings, Duration timeout) throws Exception {
         int grpc = freePort();
         List<String> props = new ArrayList<>();
         StringBuilder shards = new StringBuilder();
@@ -53,6 +70,7 @@ final class LocalProcesses implements AutoCloseable {
         props.add("-Dquarkus.grpc.server.host=127.0.0.1");
         props.add("-Dquarkus.http.host=127.0.0.1");
         props.add("-Dquarkus.http.port=" + freePort());
+        settings.forEach(setting -> props.add("-D" + setting));
         start("gateway", root.resolve("gateway/target/quarkus-app/quarkus-run.jar"), props, "started in", timeout);
         return grpc;
     }
@@ -69,7 +87,9 @@ final class LocalProcesses implements AutoCloseable {
         cmd.add(jar.toString());
         Path log = logs.resolve(name + ".log");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        processes.add(p);
+        synchronized (processes) {
+            processes.add(p);
+        }
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
             if (!p.isAlive()) {

@@ -37,6 +37,14 @@ public interface GatewayConfig {
     @WithDefault("512")
     int maxStepTokens();
 
+    /**
+     * Micro-batches per step when the pipeline has several shards: each step's batch is split into
+     * this many parts that flow through the shards one behind the other, so that all shards compute
+     * at once. 0: as many as there are shards; 1: no split (the shards work in turn).
+     */
+    @WithDefault("0")
+    int pipelineMicroBatches();
+
     /** Requests that may wait to start; one more is refused at once with RESOURCE_EXHAUSTED. */
     @WithDefault("64")
     int maxQueuedRequests();
@@ -115,6 +123,10 @@ public interface GatewayConfig {
         if (maxQueuedRequests() < 1) {
             throw new IllegalStateException(
                     "qwen.gateway.max-queued-requests must be >= 1, got " + maxQueuedRequests());
+        }
+        if (pipelineMicroBatches() < 0) {
+            throw new IllegalStateException(
+                    "qwen.gateway.pipeline-micro-batches must be >= 0, got " + pipelineMicroBatches());
         }
         if (stepTimeout().isNegative() || stepTimeout().isZero()) {
             throw new IllegalStateException("qwen.gateway.step-timeout must be positive, got " + stepTimeout());

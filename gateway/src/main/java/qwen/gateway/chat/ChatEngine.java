@@ -39,7 +39,7 @@ public final class ChatEngine implements Generations, AutoCloseable {
     private final Supplier<Pipeline> pipelines;
     private final int maxStepTokens;
     private final int maxQueuedRequests;
-    private final String instancePrefix = "gw-" + HexFormat.of().toHexDigits(new SecureRandom().nextInt()) + "/";
+    private final String instancePrefix;
     private final HeldSequences held = new HeldSequences();
     private final ConcurrentHashMap<String, ScheduledSequence> running = new ConcurrentHashMap<>();
 
@@ -56,6 +56,19 @@ public final class ChatEngine implements Generations, AutoCloseable {
      * @param maxQueuedRequests requests that may wait to start
      */
     public ChatEngine(QwenTokenizer tokenizer, Supplier<Pipeline> pipelines, int maxStepTokens, int maxQueuedRequests) {
+        this(tokenizer, pipelines, maxStepTokens, maxQueuedRequests, HexFormat.of().toHexDigits(new SecureRandom().nextInt()));
+    }
+
+    /**
+     * @param instanceId this gateway's id on the shards (8 hex digits), kept across restarts: on first
+     *     use the engine frees every sequence an earlier run under the same id left on the shards
+     */
+    public ChatEngine(QwenTokenizer tokenizer, Supplier<Pipeline> pipelines, int maxStepTokens, int maxQueuedRequests,
+                      String instanceId) {
+        if (!instanceId.matches("[0-9a-f]{8}")) {
+            throw new IllegalArgumentException("the instance id must be 8 lower-case hex digits, got '" + instanceId + "'");
+        }
+        this.instancePrefix = "gw-" + instanceId + "/";
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         this.pipelines = Objects.requireNonNull(pipelines, "pipelines");
         this.maxStepTokens = maxStepTokens;
@@ -98,13 +111,18 @@ public final class ChatEngine implements Generations, AutoCloseable {
         return instancePrefix + sequenceId;
     }
 
-    /** Requests waiting to start; 0 before the pipeline is up. */
+    @Override
     public int queuedRequests() {
         Runtime current = runtime;
         return current == null ? 0 : current.scheduler().queuedRequests();
     }
 
-    /** Sequences in the running batch; 0 before the pipeline is up. */
+    @Override
+    public int idleSequences() {
+        return held.idleCount();
+    }
+
+    @Override
     public int runningSequences() {
         Runtime current = runtime;
         return current == null ? 0 : current.scheduler().runningSequences();
@@ -185,9 +203,16 @@ public final class ChatEngine implements Generations, AutoCloseable {
             }
             if (runtime == null) {
                 Pipeline pipeline = pipelines.get();
+                // KV an earlier run of this gateway left behind (it crashed, or stopped mid-turn) is
+                // nobody's now: the sessions' next turns prefill from their stored history.
+                int orphans = pipeline.releasePrefix(instancePrefix);
+                if (orphans > 0) {
+                    LOG.infof("freed %d sequence(s) an earlier run of this gateway left on the shards", orphans);
+                }
                 int stepTokens = (int) Math.min(maxStepTokens, pipeline.maxStepTokens());
                 StepScheduler scheduler = new StepScheduler(pipeline,
-                        new StepScheduler.Options(stepTokens, maxQueuedRequests, pipeline.kvCapacityTokens()), held);
+                        new StepScheduler.Options(stepTokens, maxQueuedRequests, pipeline.kvCapacityTokens(),
+                                pipeline.kvPageTokens()), held);
                 runtime = new Runtime(scheduler, pipeline.seqLength(), pipeline.vocabSize());
             }
             return runtime;

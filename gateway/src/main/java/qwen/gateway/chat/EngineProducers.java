@@ -5,9 +5,15 @@ import jakarta.enterprise.inject.Disposes;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.SecureRandom;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.stream.IntStream;
+import org.jboss.logging.Logger;
 import qwen.gateway.GatewayConfig;
 import qwen.gateway.metrics.GenerationMetrics;
 import qwen.gateway.routing.ReplicaAddresses;
@@ -22,6 +28,8 @@ import qwen.gateway.tokenizer.QwenTokenizer;
  */
 @Singleton
 public class EngineProducers {
+
+    private static final Logger LOG = Logger.getLogger(EngineProducers.class);
 
     @Produces
     @Singleton
@@ -55,7 +63,7 @@ public class EngineProducers {
                             RoutingConfig routing, GenerationMetrics metrics) {
         if (routing.replicas() == 1) {
             return metrics.meter(new ChatEngine(tokenizer, pipelines::pipeline, config.maxStepTokens(),
-                    config.maxQueuedRequests()));
+                    config.maxQueuedRequests(), instanceId(config.sessions().resolvedDir().resolve(INSTANCE_ID_FILE))));
         }
         ReplicaAddresses.check(config.shards(), routing.replicas());
         List<List<String>> replicas = IntStream.range(0, routing.replicas())
@@ -64,6 +72,30 @@ public class EngineProducers {
                 pipelines.transport(), routing.probeInterval(),
                 pipeline -> new ChatEngine(tokenizer, pipeline, config.maxStepTokens(), config.maxQueuedRequests()));
         return metrics.meter(router, router::runningSequences, router::queuedRequests);
+    }
+
+    /** Where the gateway keeps its id on the shards, beside the sessions, so that a restart finds it. */
+    static final String INSTANCE_ID_FILE = "gateway-instance-id";
+
+    /** Reads the id in {@code file}, or makes one and writes it there. */
+    static String instanceId(Path file) {
+        try {
+            if (Files.isRegularFile(file)) {
+                String id = Files.readString(file, StandardCharsets.US_ASCII).strip();
+                if (id.matches("[0-9a-f]{8}")) {
+                    return id;
+                }
+                LOG.warnf("%s does not hold 8 hex digits; making a new gateway instance id", file);
+            }
+            String id = HexFormat.of().toHexDigits(new SecureRandom().nextInt());
+            Files.createDirectories(file.getParent());
+            Path temp = file.resolveSibling(file.getFileName() + ".new");
+            Files.writeString(temp, id + "\n", StandardCharsets.US_ASCII);
+            Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            return id;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot keep the gateway instance id in " + file + ": " + e.getMessage(), e);
+        }
     }
 
     void close(@Disposes Generations generations) throws Exception {

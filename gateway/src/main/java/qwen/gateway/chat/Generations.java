@@ -21,4 +21,13 @@ public interface Generations {
 
     /** Frees whatever KV the shards hold for a sequence (a deleted session). */
     void release(String sequenceId);
+
+    /** Requests admitted but waiting to start (the bounded queue); 0 before the shards are connected. */
+    int queuedRequests();
+
+    /** Sequences in the running batch; 0 before the shards are connected. */
+    int runningSequences();
+
+    /** Idle kept sequences (sessions between turns) whose KV the shards hold, the candidates for eviction. */
+    int idleSequences();
 }

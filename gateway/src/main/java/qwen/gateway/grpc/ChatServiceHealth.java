@@ -13,7 +13,7 @@ import qwen.gateway.shard.PipelineService;
 
 /**
  * Keeps grpc.health.v1 true to the contract (chat.proto): "" and "qwen.chat.v1.ChatService" are
- * SERVING only while the shard pipeline is connected and the gateway is not draining for shutdown. Checked once a second on a timer; the check
+ * SERVING only while the shard pipeline is connected, every shard answers, and the gateway is not draining for shutdown. Checked once a second on a timer; the check
  * reads a flag, so it may run on the event loop.
  */
 @ApplicationScoped
@@ -48,7 +48,7 @@ class ChatServiceHealth {
     }
 
     private void update() {
-        ServingStatus status = pipelines.connected() && !drain.draining() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+        ServingStatus status = pipelines.serving() && !drain.draining() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
         for (String service : SERVICES) {
             if (health.getStatuses().get(service) != status) {
                 health.setStatus(service, status);

@@ -38,6 +38,21 @@ final class MeteredGenerations implements Generations, AutoCloseable {
     }
 
     @Override
+    public int queuedRequests() {
+        return engine.queuedRequests();
+    }
+
+    @Override
+    public int runningSequences() {
+        return engine.runningSequences();
+    }
+
+    @Override
+    public int idleSequences() {
+        return engine.idleSequences();
+    }
+
+    @Override
     public void release(String sequenceId) {
         engine.release(sequenceId);
     }

@@ -95,13 +95,21 @@ public final class ReplicaRouter implements Generations, AutoCloseable {
     }
 
     /** Sequences running on all replicas. */
+    @Override
     public int runningSequences() {
         return replicas.stream().mapToInt(r -> r.engine().runningSequences()).sum();
     }
 
     /** Requests waiting on all replicas. */
+    @Override
     public int queuedRequests() {
         return replicas.stream().mapToInt(r -> r.engine().queuedRequests()).sum();
+    }
+
+    /** Idle kept sequences on all replicas. */
+    @Override
+    public int idleSequences() {
+        return replicas.stream().mapToInt(r -> r.engine().idleSequences()).sum();
     }
 
     @Override

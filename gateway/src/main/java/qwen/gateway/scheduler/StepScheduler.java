@@ -34,14 +34,21 @@ public final class StepScheduler implements AutoCloseable {
      * @param maxQueuedRequests requests that may wait to start
      * @param kvCapacityTokens KV positions the shards hold at once; admission reserves each sequence's
      *     prompt plus its most new tokens against it
+     * @param kvPageTokens the shards allocate KV in pages of this many positions per sequence, so a
+     *     reservation is rounded up to a whole number of pages
      */
-    public record Options(int maxStepTokens, int maxQueuedRequests, long kvCapacityTokens) {
+    public record Options(int maxStepTokens, int maxQueuedRequests, long kvCapacityTokens, int kvPageTokens) {
 
         public Options {
-            if (maxStepTokens < 1 || maxQueuedRequests < 1 || kvCapacityTokens < 1) {
+            if (maxStepTokens < 1 || maxQueuedRequests < 1 || kvCapacityTokens < 1 || kvPageTokens < 1) {
                 throw new IllegalArgumentException("scheduler options must be positive: " + maxStepTokens + ", "
-                        + maxQueuedRequests + ", " + kvCapacityTokens);
+                        + maxQueuedRequests + ", " + kvCapacityTokens + ", " + kvPageTokens);
             }
+        }
+
+        /** Options for shards that allocate KV position by position. */
+        public Options(int maxStepTokens, int maxQueuedRequests, long kvCapacityTokens) {
+            this(maxStepTokens, maxQueuedRequests, kvCapacityTokens, 1);
         }
     }
 
@@ -71,6 +78,7 @@ public final class StepScheduler implements AutoCloseable {
     private final Thread loop;
     private volatile boolean closing;
     private volatile int runningCount;
+    private volatile long reservedCount;
 
     // Loop thread only.
     private final ArrayDeque<ScheduledSequence> waiting = new ArrayDeque<>();
@@ -240,6 +248,7 @@ public final class StepScheduler implements AutoCloseable {
             reserved += need;
         }
         runningCount = running.size();
+        reservedCount = reserved;
     }
 
     private void dispatch(ScheduledSequence sequence, SequenceWork work, SequenceOutcome outcome) {
@@ -321,6 +330,7 @@ public final class StepScheduler implements AutoCloseable {
             return;
         }
         runningCount = running.size();
+        reservedCount = reserved;
         int[] heldIds;
         if (sequence.keepKv() && !release) {
             heldIds = sequence.ids(0, sequence.held());
@@ -337,8 +347,16 @@ public final class StepScheduler implements AutoCloseable {
         });
     }
 
+    /** KV positions a running sequence may come to hold, in whole pages, at most the whole capacity. */
     private long reservation(ScheduledSequence sequence) {
-        return Math.min(sequence.reservedTokens(), options.kvCapacityTokens());
+        long page = options.kvPageTokens();
+        long pages = (sequence.reservedTokens() + page - 1) / page;
+        return Math.min(pages * page, options.kvCapacityTokens());
+    }
+
+    /** KV positions reserved by the running sequences now. */
+    public long reservedKvTokens() {
+        return reservedCount;
     }
 
     /** Frees the KV of ended sequences, then tells their owners, so that an ending seen means KV freed. */

@@ -7,14 +7,16 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.jboss.logging.Logger;
 import qwen.proto.shard.v1.HiddenEncoding;
 import qwen.proto.shard.v1.HiddenStates;
-import qwen.proto.shard.v1.SequenceResult;
 import qwen.proto.shard.v1.SequenceStep;
 import qwen.proto.shard.v1.ShardInfo;
 import qwen.proto.shard.v1.StepRequest;
@@ -34,12 +36,16 @@ public final class Pipeline implements AutoCloseable {
     private final List<Shard> shards;
     private final List<ShardInfo> infos;
     private final Duration stepTimeout;
+    private final int microBatches;
     private final AtomicLong stepIds = new AtomicLong();
+    // Hands each micro-batch from one shard to the next, off the gRPC threads that complete the answers.
+    private final ExecutorService handOff = Executors.newVirtualThreadPerTaskExecutor();
 
-    private Pipeline(List<Shard> shards, List<ShardInfo> infos, Duration stepTimeout) {
+    private Pipeline(List<Shard> shards, List<ShardInfo> infos, Duration stepTimeout, int microBatches) {
         this.shards = shards;
         this.infos = infos;
         this.stepTimeout = stepTimeout;
+        this.microBatches = microBatches;
     }
 
     /**
@@ -52,7 +58,20 @@ public final class Pipeline implements AutoCloseable {
      * @throws PipelineLayoutException when the shards do not form one pipeline of one model
      */
     public static Pipeline open(List<? extends Shard> shards, Duration stepTimeout) {
+        return open(shards, stepTimeout, 0);
+    }
+
+    /**
+     * Like {@link #open(List, Duration)}, splitting each step into micro-batches that flow through
+     * the shards one behind the other (see {@link #step}).
+     *
+     * @param microBatches micro-batches per step; 0: as many as there are shards; 1: none
+     */
+    public static Pipeline open(List<? extends Shard> shards, Duration stepTimeout, int microBatches) {
         Objects.requireNonNull(stepTimeout, "stepTimeout");
+        if (microBatches < 0) {
+            throw new IllegalArgumentException("micro-batches must be >= 0, got " + microBatches);
+        }
         try {
             List<PipelineLayout.Member> members = new ArrayList<>();
             for (Shard shard : shards) {
@@ -66,7 +85,8 @@ public final class Pipeline implements AutoCloseable {
             }
             LOG.infof("pipeline of %d shard(s): %s", ordered.size(), PipelineLayout.describe(ordered));
             return new Pipeline(List.copyOf(orderedShards),
-                    ordered.stream().map(PipelineLayout.Member::info).toList(), stepTimeout);
+                    ordered.stream().map(PipelineLayout.Member::info).toList(), stepTimeout,
+                    microBatches == 0 ? orderedShards.size() : microBatches);
         } catch (RuntimeException e) {
             shards.forEach(Shard::close);
             throw e;
@@ -96,6 +116,23 @@ public final class Pipeline implements AutoCloseable {
         return card(described);
     }
 
+    /**
+     * Asks every shard's Info now.
+     *
+     * @return one line per shard that does not answer ({@code address: reason}); empty when all serve
+     */
+    public List<String> unreachableShards() {
+        List<String> down = new ArrayList<>();
+        for (Shard shard : shards) {
+            try {
+                shard.info();
+            } catch (ShardException e) {
+                down.add(shard.address() + ": " + e.getMessage());
+            }
+        }
+        return down;
+    }
+
     /** The model's context length in tokens (ShardInfo.seq_length). */
     public int seqLength() {
         return infos.getFirst().getSeqLength();
@@ -116,8 +153,18 @@ public final class Pipeline implements AutoCloseable {
         return infos.stream().mapToLong(ShardInfo::getKvCapacityTokens).filter(n -> n > 0).min().orElse(Long.MAX_VALUE);
     }
 
+    /** The KV page size admission rounds reservations up to: the largest ShardInfo.kv_page_tokens (at least 1). */
+    public int kvPageTokens() {
+        return Math.max(1, infos.stream().mapToInt(ShardInfo::getKvPageTokens).max().orElse(1));
+    }
+
     /**
      * Runs one step through every shard in layer order.
+     *
+     * <p>With several shards the batch is split into micro-batches of about equal token counts
+     * (at most one per sequence), each sent on through the shards as soon as the previous shard
+     * answers it: while shard k computes micro-batch j, shard k-1 computes micro-batch j+1, so the
+     * shards work at once instead of in turn. The outcomes are those of the whole batch in one piece.
      *
      * @param batch the sequences, each at most once
      * @return one outcome per entry of {@code batch}, in the same order
@@ -127,56 +174,56 @@ public final class Pipeline implements AutoCloseable {
     public List<SequenceOutcome> step(List<SequenceWork> batch) {
         SequenceOutcome[] outcomes = new SequenceOutcome[batch.size()];
         HiddenStates[] hidden = new HiddenStates[batch.size()];
-        List<Integer> live = new ArrayList<>();
-        for (int i = 0; i < batch.size(); i++) {
-            live.add(i);
+        List<List<Integer>> groups = MicroBatches.split(batch, shards.size() == 1 ? 1 : Math.min(microBatches, batch.size()));
+        if (groups.size() == 1) {
+            List<Integer> live = groups.getFirst();
+            for (int s = 0; s < shards.size() && !live.isEmpty(); s++) {
+                Shard shard = shards.get(s);
+                StepResponse response = await(shard, request(batch, live, hidden, s > 0, s == shards.size() - 1));
+                live = StepAnswers.absorb(shard, s == shards.size() - 1, response, batch, live, outcomes, hidden);
+            }
+            return List.of(outcomes);
         }
-        for (int s = 0; s < shards.size() && !live.isEmpty(); s++) {
-            Shard shard = shards.get(s);
-            boolean head = s == shards.size() - 1;
-            StepResponse response = await(shard, request(batch, live, hidden, s > 0, head));
-            if (response.getResultsCount() != live.size()) {
-                throw broken(shard, "answered " + response.getResultsCount() + " results for " + live.size()
-                        + " sequences");
+        List<CompletableFuture<Void>> flows = new ArrayList<>();
+        for (List<Integer> group : groups) { // sent in order: the first shard gets every micro-batch at once
+            flows.add(flow(0, batch, group, outcomes, hidden));
+        }
+        ShardException failure = null;
+        for (CompletableFuture<Void> flow : flows) { // every micro-batch settles before the step returns
+            try {
+                flow.get();
+            } catch (ExecutionException e) {
+                failure = failure != null ? failure : asShardException(e.getCause());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                shards.forEach(shard -> shard.resetStream("the gateway is stopping"));
+                throw new ShardException(shards.getFirst().address(), Status.Code.CANCELLED, "interrupted", e);
             }
-            List<Integer> next = new ArrayList<>();
-            for (int k = 0; k < live.size(); k++) {
-                int i = live.get(k);
-                SequenceWork work = batch.get(i);
-                SequenceResult result = response.getResults(k);
-                if (!result.getSequenceId().equals(work.sequenceId())) {
-                    throw broken(shard, "answered sequence " + result.getSequenceId() + " in the place of "
-                            + work.sequenceId());
-                }
-                switch (result.getOutcomeCase()) {
-                    case ERROR -> outcomes[i] = new SequenceOutcome.Failed(work.sequenceId(),
-                            result.getError().getCode(), result.getError().getMessage(),
-                            result.getHeldPositions(), shard.address());
-                    case HIDDEN -> {
-                        if (head) {
-                            throw broken(shard, "returned hidden rows from the last shard");
-                        }
-                        hidden[i] = result.getHidden();
-                        next.add(i);
-                    }
-                    case SAMPLED -> {
-                        if (!head || !work.sample()) {
-                            throw broken(shard, "sampled a token for " + work.sequenceId() + " unasked");
-                        }
-                        outcomes[i] = new SequenceOutcome.Sampled(work.sequenceId(), result.getHeldPositions(),
-                                result.getSampled());
-                    }
-                    case OUTCOME_NOT_SET -> {
-                        if (!head || work.sample()) {
-                            throw broken(shard, "returned no outcome for " + work.sequenceId());
-                        }
-                        outcomes[i] = new SequenceOutcome.Stored(work.sequenceId(), result.getHeldPositions());
-                    }
-                }
-            }
-            live = next;
+        }
+        if (failure != null) {
+            throw failure;
         }
         return List.of(outcomes);
+    }
+
+    /** Sends micro-batch {@code live} to shard {@code s}, then on to the next shard when it answers. */
+    private CompletableFuture<Void> flow(int s, List<SequenceWork> batch, List<Integer> live,
+                                         SequenceOutcome[] outcomes, HiddenStates[] hidden) {
+        if (s == shards.size() || live.isEmpty()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        Shard shard = shards.get(s);
+        StepRequest request = request(batch, live, hidden, s > 0, s == shards.size() - 1);
+        return shard.step(request)
+                .orTimeout(stepTimeout.toNanos(), TimeUnit.NANOSECONDS)
+                .handle((response, error) -> {
+                    if (error != null) {
+                        throw failure(shard, request, error);
+                    }
+                    return response;
+                })
+                .thenComposeAsync(response -> flow(s + 1, batch, StepAnswers.absorb(shard, s == shards.size() - 1,
+                        response, batch, live, outcomes, hidden), outcomes, hidden), handOff);
     }
 
     /** Frees the named sequences' KV on every shard; a shard that does not answer is skipped (logged). */
@@ -194,8 +241,25 @@ public final class Pipeline implements AutoCloseable {
         }
     }
 
+    /**
+     * Frees every sequence whose id starts with {@code prefix} on every shard; a shard that does not
+     * answer is skipped (logged). Returns how many sequences the shards freed in all.
+     */
+    public int releasePrefix(String prefix) {
+        int released = 0;
+        for (Shard shard : shards) {
+            try {
+                released += shard.releasePrefix(prefix).getReleased();
+            } catch (ShardException e) {
+                LOG.warnf("could not release the sequences %s* on %s: %s", prefix, shard.address(), e.getMessage());
+            }
+        }
+        return released;
+    }
+
     @Override
     public void close() {
+        handOff.shutdownNow();
         shards.forEach(Shard::close);
     }
 
@@ -228,11 +292,9 @@ public final class Pipeline implements AutoCloseable {
         try {
             return answer.get(stepTimeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
-            String reason = "step " + request.getStepId() + " took longer than " + stepTimeout;
-            shard.resetStream(reason);
-            throw new ShardException(shard.address(), Status.Code.DEADLINE_EXCEEDED, reason, e);
+            throw failure(shard, request, e);
         } catch (ExecutionException e) {
-            throw ShardException.of(shard.address(), e.getCause());
+            throw failure(shard, request, e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             shard.resetStream("the gateway is stopping");
@@ -240,9 +302,21 @@ public final class Pipeline implements AutoCloseable {
         }
     }
 
-    private static ShardException broken(Shard shard, String what) {
-        shard.resetStream(what);
-        return new ShardException(shard.address(), Status.Code.INTERNAL, what, null);
+    /** A shard's failure of one request as a ShardException; a timeout also resets the shard's stream. */
+    private ShardException failure(Shard shard, StepRequest request, Throwable error) {
+        Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        if (cause instanceof TimeoutException) {
+            String reason = "step " + request.getStepId() + " took longer than " + stepTimeout;
+            shard.resetStream(reason);
+            return new ShardException(shard.address(), Status.Code.DEADLINE_EXCEEDED, reason, cause);
+        }
+        return ShardException.of(shard.address(), cause);
+    }
+
+    private ShardException asShardException(Throwable error) {
+        Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        return cause instanceof ShardException e ? e
+                : new ShardException(shards.getFirst().address(), Status.Code.INTERNAL, "step failed: " + cause, cause);
     }
 
     private static ModelCard.ShardDescription description(String address, ShardInfo info, boolean serving) {

@@ -22,6 +22,10 @@ import qwen.gateway.routing.ReplicaAddresses;
  * embedding or head, disagreeing shards) stops the gateway with a message naming the problem. Shards
  * still unreachable after the wait do not stop it: it keeps connecting in the background and answers
  * UNAVAILABLE until they are up.
+ *
+ * <p>Once connected it asks every shard's Info once a second: while a shard does not answer, the
+ * gateway is not {@link #serving()} (readiness down, gRPC health NOT_SERVING). The shard clients
+ * reconnect by themselves, with backoff; the first answer makes the gateway serve again.
  */
 @ApplicationScoped
 public class PipelineService {
@@ -29,13 +33,16 @@ public class PipelineService {
     private static final Logger LOG = Logger.getLogger(PipelineService.class);
     private static final Duration INFO_TIMEOUT = Duration.ofSeconds(5);
     private static final long RETRY_MILLIS = 1000;
+    private static final long PROBE_MILLIS = 1000;
 
     private final GatewayConfig config;
     private final ShardTransport transport;
     private volatile Pipeline pipeline;
     private volatile String problem = "not connected yet";
     private volatile boolean stopping;
+    private volatile List<String> unreachable = List.of();
     private Thread background;
+    private Thread prober;
 
     @Inject
     public PipelineService(GatewayConfig config, ShardTransport.Config tls) {
@@ -63,6 +70,7 @@ public class PipelineService {
             sleep();
         }
         if (pipeline != null) {
+            startProbing();
             return;
         }
         LOG.warnf("the shards %s are not reachable yet (%s); starting anyway and retrying in the background",
@@ -74,6 +82,9 @@ public class PipelineService {
         stopping = true;
         if (background != null) {
             background.interrupt();
+        }
+        if (prober != null) {
+            prober.interrupt();
         }
         Pipeline current = pipeline;
         if (current != null) {
@@ -95,9 +106,23 @@ public class PipelineService {
         return current;
     }
 
-    /** Whether the pipeline is connected. */
+    /** Whether the pipeline is connected (it may have a shard down now: see {@link #serving()}). */
     public boolean connected() {
         return pipeline != null;
+    }
+
+    /** Whether the pipeline is connected and every shard answered its last health probe. */
+    public boolean serving() {
+        return pipeline != null && unreachable.isEmpty();
+    }
+
+    /** Why the gateway is not {@link #serving()}, or empty when it is. */
+    public String problem() {
+        if (pipeline == null) {
+            return "not connected to the shards " + config.shards() + ": " + problem;
+        }
+        List<String> down = unreachable;
+        return down.isEmpty() ? "" : "shard(s) not answering: " + String.join("; ", down);
     }
 
     /**
@@ -128,7 +153,7 @@ public class PipelineService {
         List<Shard> shards = ReplicaAddresses.of(config.shards(), 0).stream()
                 .map(address -> (Shard) ShardClient.create(address, INFO_TIMEOUT, transport)).toList();
         try {
-            pipeline = Pipeline.open(shards, config.stepTimeout());
+            pipeline = Pipeline.open(shards, config.stepTimeout(), config.pipelineMicroBatches());
             return true;
         } catch (ShardException e) {
             problem = e.getMessage();
@@ -142,6 +167,7 @@ public class PipelineService {
             try {
                 if (tryConnect()) {
                     LOG.infof("connected to the shards %s", config.shards());
+                    startProbing();
                     return;
                 }
             } catch (PipelineLayoutException e) {
@@ -150,6 +176,35 @@ public class PipelineService {
                 return;
             }
             sleep();
+        }
+    }
+
+    private synchronized void startProbing() {
+        if (prober == null && !stopping) {
+            prober = Thread.ofPlatform().name("qwen-shard-health").daemon().start(this::probe);
+        }
+    }
+
+    /** Asks the shards' Info once a second and logs each change of health. */
+    private void probe() {
+        while (!stopping) {
+            try {
+                List<String> down = pipeline.unreachableShards();
+                if (!down.equals(unreachable)) {
+                    if (down.isEmpty()) {
+                        LOG.info("every shard answers again; serving");
+                    } else {
+                        LOG.warnf("not serving: %s", String.join("; ", down));
+                    }
+                }
+                unreachable = List.copyOf(down);
+                TimeUnit.MILLISECONDS.sleep(PROBE_MILLIS);
+            } catch (InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                LOG.error("shard health probe failed", e);
+                sleep();
+            }
         }
     }
 

@@ -42,6 +42,13 @@ public interface Shard extends AutoCloseable {
      */
     ReleaseResponse release(List<String> sequenceIds);
 
+    /**
+     * Frees the KV of every sequence whose id starts with {@code prefix} (ReleaseRequest.sequence_id_prefix).
+     *
+     * @throws ShardException when the shard does not answer
+     */
+    ReleaseResponse releasePrefix(String prefix);
+
     /** Closes the connection; a closed shard fails every call. */
     @Override
     void close();

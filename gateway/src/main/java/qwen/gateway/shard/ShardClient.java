@@ -30,7 +30,7 @@ import qwen.proto.shard.v1.StepResponse;
  * doubles with each failure in a row (100 ms up to 5 s); steps sent during the backoff fail at once
  * with UNAVAILABLE, so a dead shard fails its generations quickly instead of stalling the
  * scheduler. Past the backoff the next step waits up to 2 s for the channel to reconnect before it
- * opens the new stream.
+ * opens the new stream. A successful {@link #info()} ends the backoff early: the shard is back.
  */
 public final class ShardClient implements Shard {
 
@@ -105,14 +105,27 @@ public final class ShardClient implements Shard {
         return address;
     }
 
+    /**
+     * Asks the shard's Info. A failure also resets the channel's connect backoff, so that the next
+     * call (the gateway's health probe asks once a second) tries to connect at once; an answer ends
+     * the Step stream's backoff, so the next step reconnects without waiting it out.
+     */
     @Override
     public ShardInfo info() {
+        ShardInfo info;
         try {
-            return blocking.withDeadlineAfter(callTimeout.toNanos(), TimeUnit.NANOSECONDS)
+            info = blocking.withDeadlineAfter(callTimeout.toNanos(), TimeUnit.NANOSECONDS)
                     .info(InfoRequest.getDefaultInstance());
         } catch (RuntimeException e) {
+            channel.resetConnectBackoff();
             throw ShardException.of(address, e);
         }
+        synchronized (this) {
+            if (stream == null && failuresInARow > 0) {
+                reconnectAtNanos = System.nanoTime();
+            }
+        }
+        return info;
     }
 
     @Override
@@ -120,6 +133,16 @@ public final class ShardClient implements Shard {
         try {
             return blocking.withDeadlineAfter(callTimeout.toNanos(), TimeUnit.NANOSECONDS)
                     .release(ReleaseRequest.newBuilder().addAllSequenceIds(sequenceIds).build());
+        } catch (RuntimeException e) {
+            throw ShardException.of(address, e);
+        }
+    }
+
+    @Override
+    public ReleaseResponse releasePrefix(String prefix) {
+        try {
+            return blocking.withDeadlineAfter(callTimeout.toNanos(), TimeUnit.NANOSECONDS)
+                    .release(ReleaseRequest.newBuilder().setSequenceIdPrefix(prefix).build());
         } catch (RuntimeException e) {
             throw ShardException.of(address, e);
         }

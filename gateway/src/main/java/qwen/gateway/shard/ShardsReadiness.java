@@ -6,7 +6,10 @@ import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.Readiness;
 
-/** Ready once the shard pipeline is connected (/q/health/ready). */
+/**
+ * Ready while the shard pipeline is connected and every shard answers (/q/health/ready); when not,
+ * the check's data says why.
+ */
 @Readiness
 @ApplicationScoped
 public class ShardsReadiness implements HealthCheck {
@@ -20,6 +23,11 @@ public class ShardsReadiness implements HealthCheck {
 
     @Override
     public HealthCheckResponse call() {
-        return HealthCheckResponse.named("shard-pipeline").status(pipelines.connected()).build();
+        boolean serving = pipelines.serving();
+        var response = HealthCheckResponse.named("shard-pipeline").status(serving);
+        if (!serving) {
+            response.withData("problem", pipelines.problem());
+        }
+        return response.build();
     }
 }

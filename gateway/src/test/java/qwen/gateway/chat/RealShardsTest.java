@@ -69,9 +69,13 @@ class RealShardsTest {
     }
 
     private ChatEngine engine(int maxStepTokens, ShardProcess... shards) {
+        return engine(maxStepTokens, java.util.HexFormat.of().toHexDigits(new java.util.Random().nextInt()), shards);
+    }
+
+    private ChatEngine engine(int maxStepTokens, String instanceId, ShardProcess... shards) {
         Pipeline pipeline = Pipeline.open(Arrays.stream(shards)
                 .map(s -> ShardClient.create(s.address(), Duration.ofSeconds(10))).toList(), Duration.ofSeconds(60));
-        ChatEngine engine = new ChatEngine(TOKENIZER, () -> pipeline, maxStepTokens, 16);
+        ChatEngine engine = new ChatEngine(TOKENIZER, () -> pipeline, maxStepTokens, 16, instanceId);
         engines.add(engine);
         return engine;
     }
@@ -106,6 +110,37 @@ class RealShardsTest {
             assertTrue(expected.completionIds().length > 0);
             assertArrayEquals(expected.completionIds(), split.completionIds(), "query " + queries.get(i));
             assertEquals(expected.text(), split.text());
+        }
+    }
+
+    @Test
+    void concurrentMixedPromptsGiveTheIdsOfEachAloneOnOneAndTwoShards() {
+        List<int[]> prompts = new ArrayList<>();
+        for (String query : List.of("Hi", "Write a long poem about the sea, the wind and the stars, in ten verses.",
+                "你好", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20", "Why?")) {
+            prompts.add(chat(query));
+        }
+        prompts.add(IntStream.range(0, 90).map(i -> 1000 + 37 * i).toArray()); // no ChatML at all
+        ChatEngine alone = engine(512, whole);
+        List<int[]> expected = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            expected.add(finished(run(alone, "alone-" + i, "alone-" + i, false, prompts.get(i), 12)).completionIds());
+        }
+        // All at once, in one batch (decode tokens and prefill chunks together): through one shard, and
+        // through two in micro-batches, with chunks small enough that prompts straddle steps.
+        for (ChatEngine batched : List.of(engine(48, whole), engine(512, lower, upper))) {
+            List<java.util.concurrent.CompletableFuture<List<GenerationEvent>>> all = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) { // subscribed now, all running at once
+                all.add(batched.generate(new GenerationRequest("together-" + i, null, "together-" + i, false,
+                        prompts.get(i), greedy(12))).collect().asList().subscribe().asCompletionStage());
+            }
+            List<List<GenerationEvent>> results = new ArrayList<>();
+            for (var future : all) {
+                results.add(future.orTimeout(WAIT.toSeconds(), TimeUnit.SECONDS).join());
+            }
+            for (int i = 0; i < prompts.size(); i++) {
+                assertArrayEquals(expected.get(i), finished(results.get(i)).completionIds(), "prompt " + i);
+            }
         }
     }
 
@@ -162,6 +197,26 @@ class RealShardsTest {
         assertTrue(engine.cancel("c2"));
         byId.awaitCompletion(WAIT);
         assertEquals(GenerationEvent.FinishReason.CANCELLED, finished(byId.getItems()).reason());
+        awaitKvFreed(whole);
+    }
+
+    @Test
+    void aRestartedGatewayFreesTheKvItsEarlierRunLeftAndNoOtherGatewaysKv(@org.junit.jupiter.api.io.TempDir
+                                                                          java.nio.file.Path dir) throws Exception {
+        awaitKvFreed(whole);
+        String id = EngineProducers.instanceId(dir.resolve(EngineProducers.INSTANCE_ID_FILE));
+        assertEquals(id, EngineProducers.instanceId(dir.resolve(EngineProducers.INSTANCE_ID_FILE)), "kept in its file");
+        ChatEngine earlier = engine(512, id, whole);
+        ChatEngine other = engine(512, "0123abcd".equals(id) ? "0123abce" : "0123abcd", whole);
+        finished(run(earlier, "kept", "session-a", true, chat("Hello"), 4));
+        finished(run(other, "other", "session-b", true, chat("Hello"), 4));
+        earlier.close(); // as a crash: the session's KV stays on the shard
+        assertEquals(2, whole.info().getSequencesHeld());
+
+        ChatEngine restarted = engine(512, id, whole);
+        finished(run(restarted, "fresh", "stateless", false, chat("Hi"), 4));
+        assertEquals(1, whole.info().getSequencesHeld(), "the earlier run's session is freed, the other gateway's kept");
+        other.release("session-b");
         awaitKvFreed(whole);
     }
 

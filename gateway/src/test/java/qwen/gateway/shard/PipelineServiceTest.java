@@ -158,6 +158,11 @@ class PipelineServiceTest {
         }
 
         @Override
+        public int pipelineMicroBatches() {
+            return 0;
+        }
+
+        @Override
         public int maxQueuedRequests() {
             return 64;
         }

@@ -55,6 +55,7 @@ public final class FakeShard implements Shard {
     private volatile boolean down;
     private volatile CountDownLatch gate;
     private volatile long stepDelayMillis;
+    private volatile long tokenDelayNanos;
 
     public FakeShard(String address, ShardInfo info) {
         this.address = address;
@@ -90,6 +91,11 @@ public final class FakeShard implements Shard {
 
     public void stepDelay(long millis) {
         this.stepDelayMillis = millis;
+    }
+
+    /** Each step also takes this long per token it carries, as compute would. */
+    public void tokenDelay(java.time.Duration perToken) {
+        this.tokenDelayNanos = perToken.toNanos();
     }
 
     /** Forgets every sequence's KV, as a restarted shard would. */
@@ -136,6 +142,11 @@ public final class FakeShard implements Shard {
             if (stepDelayMillis > 0) {
                 Thread.sleep(stepDelayMillis);
             }
+            long perToken = tokenDelayNanos;
+            if (perToken > 0) {
+                long tokens = request.getSequencesList().stream().mapToLong(SequenceStep::getTokenIdsCount).sum();
+                Thread.sleep(java.time.Duration.ofNanos(perToken * tokens));
+            }
             return CompletableFuture.completedFuture(run(request));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -157,6 +168,14 @@ public final class FakeShard implements Shard {
             released += kv.remove(id) != null ? 1 : 0;
         }
         return ReleaseResponse.newBuilder().setReleased(released).setUnknown(sequenceIds.size() - released).build();
+    }
+
+    @Override
+    public synchronized ReleaseResponse releasePrefix(String prefix) {
+        check();
+        List<String> ids = kv.keySet().stream().filter(id -> id.startsWith(prefix)).toList();
+        ids.forEach(kv::remove);
+        return ReleaseResponse.newBuilder().setReleased(ids.size()).build();
     }
 
     @Override

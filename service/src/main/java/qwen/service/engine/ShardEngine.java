@@ -212,6 +212,14 @@ public final class ShardEngine implements AutoCloseable {
         return freed;
     }
 
+    /** Frees the KV of every sequence whose id starts with {@code prefix} (not empty); returns how many. */
+    public synchronized int releasePrefix(String prefix) {
+        if (prefix.isEmpty()) {
+            throw new IllegalArgumentException("the sequence id prefix is empty");
+        }
+        return release(sequences.keySet().stream().filter(id -> id.startsWith(prefix)).toList());
+    }
+
     /** Positions held for a sequence; 0 when unknown. */
     public synchronized int heldPositions(String sequenceId) {
         SequenceState state = sequences.get(sequenceId);

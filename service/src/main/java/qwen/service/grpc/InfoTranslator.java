@@ -40,6 +40,7 @@ final class InfoTranslator {
                 .setKvBytesInUse(pool.bytesInUse())
                 .setKvCapacityTokens((int) Math.min(Integer.MAX_VALUE, pool.capacityTokens(range.size())))
                 .setKvBytesPerToken(kvBytesPerToken(cfg, range))
+                .setKvPageTokens(KvPool.PAGE_TOKENS)
                 .setMaxStepTokens(settings.maxStepTokens())
                 .setSequencesHeld(sequencesHeld)
                 .setRandomWeights(settings.randomWeights())

@@ -50,9 +50,10 @@ public class ShardGrpcService implements ShardService {
         return runtime.call(() -> {
             ShardEngine engine = runtime.engine();
             int released = engine.release(ids);
+            int byPrefix = request.getSequenceIdPrefix().isEmpty() ? 0 : engine.releasePrefix(request.getSequenceIdPrefix());
             runtime.noteSequencesHeld();
             return ReleaseResponse.newBuilder()
-                    .setReleased(released)
+                    .setReleased(released + byPrefix)
                     .setUnknown(ids.size() - released)
                     .setKvBytesInUse(engine.kvPool().bytesInUse())
                     .build();
