@@ -12,8 +12,7 @@ import qwen.service.backend.cpu.CpuBackend;
 import qwen.service.backend.cpu.Kernels;
 import qwen.service.backend.cpu.ScalarKernels;
 import qwen.service.backend.cpu.VectorKernels;
-import qwen.service.model.CheckpointLoader;
-import qwen.service.model.ModelDirectory;
+import qwen.service.model.Checkpoints;
 import qwen.service.model.ShardWeights;
 import qwen.service.kv.KvPool;
 import qwen.service.kv.SequenceKv;
@@ -41,9 +40,8 @@ public final class ShardEngine implements AutoCloseable {
      * {@link qwen.service.model.CheckpointException} naming the file and tensor on a bad checkpoint.
      */
     public static ShardEngine open(EngineOptions options) {
-        ModelDirectory dir = ModelDirectory.open(options.modelDir());
-        QwenConfig cfg = dir.config();
-        ShardWeights weights = CheckpointLoader.load(options.modelDir(), options.range(cfg.numLayers()));
+        QwenConfig cfg = Checkpoints.config(options.modelDir());
+        ShardWeights weights = Checkpoints.load(options.modelDir(), options.range(cfg.numLayers()));
         Kernels kernels = options.kernels() == EngineOptions.KernelSet.SCALAR
                 ? new ScalarKernels()
                 : new VectorKernels(options.threads());

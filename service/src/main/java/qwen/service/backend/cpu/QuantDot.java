@@ -31,6 +31,7 @@ import qwen.service.model.DType;
 final class QuantDot {
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_64;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort LE_SHORT =
@@ -165,8 +166,8 @@ final class QuantDot {
     /** acc + d * (nibbles . x) for the Q4_0 block at byte b (quants at b + 2). */
     private static FloatVector q4Block(MemorySegment w, long b, float d, FloatVector x0, FloatVector x1,
                                        FloatVector x2, FloatVector x3, FloatVector acc) {
-        IntVector v = (IntVector) ByteVector.fromMemorySegment(B, w, b + 2, LE).convertShape(B2I, F.withLanes(int.class), 0);
-        IntVector u = (IntVector) ByteVector.fromMemorySegment(B, w, b + 10, LE).convertShape(B2I, F.withLanes(int.class), 0);
+        IntVector v = (IntVector) ByteVector.fromMemorySegment(B, w, b + 2, LE).convertShape(B2I, I, 0);
+        IntVector u = (IntVector) ByteVector.fromMemorySegment(B, w, b + 10, LE).convertShape(B2I, I, 0);
         FloatVector s = nibbles(v.and(15)).mul(x0);
         FloatVector t = nibbles(v.lanewise(LSHR, 4).and(15)).mul(x2);
         s = nibbles(u.and(15)).fma(x1, s);
@@ -210,7 +211,7 @@ final class QuantDot {
                 } else {
                     for (int g = 0; g < 2; g++) {
                         IntVector v = (IntVector) ByteVector.fromMemorySegment(B, w, b + 2 + 8 * g, LE)
-                                .convertShape(B2I, F.withLanes(int.class), 0);
+                                .convertShape(B2I, I, 0);
                         nibbles(v.and(15).sub(8)).mul(d).intoArray(tile, o + c + 8 * g);
                         nibbles(v.lanewise(LSHR, 4).and(15).sub(8)).mul(d).intoArray(tile, o + c + 16 + 8 * g);
                     }
