@@ -13,6 +13,7 @@ import qwen.service.backend.cpu.Kernels;
 import qwen.service.backend.cpu.ScalarKernels;
 import qwen.service.backend.cpu.VectorKernels;
 import qwen.service.model.Checkpoints;
+import qwen.service.model.Quantizer;
 import qwen.service.model.ShardWeights;
 import qwen.service.kv.KvPool;
 import qwen.service.kv.SequenceKv;
@@ -40,8 +41,19 @@ public final class ShardEngine implements AutoCloseable {
      * {@link qwen.service.model.CheckpointException} naming the file and tensor on a bad checkpoint.
      */
     public static ShardEngine open(EngineOptions options) {
+        return open(options, null);
+    }
+
+    /**
+     * As {@link #open(EngineOptions)}, with every matrix re-encoded to {@code quantizeTo}
+     * (Q8_0 or Q4_0) on load when it is not null ({@link Quantizer}).
+     */
+    public static ShardEngine open(EngineOptions options, qwen.service.model.DType quantizeTo) {
         QwenConfig cfg = Checkpoints.config(options.modelDir());
         ShardWeights weights = Checkpoints.load(options.modelDir(), options.range(cfg.numLayers()));
+        if (quantizeTo != null) {
+            weights = Quantizer.quantize(weights, quantizeTo);
+        }
         Kernels kernels = options.kernels() == EngineOptions.KernelSet.SCALAR
                 ? new ScalarKernels()
                 : new VectorKernels(options.threads());

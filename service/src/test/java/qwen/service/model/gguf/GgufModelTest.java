@@ -68,6 +68,36 @@ class GgufModelTest {
         }
     }
 
+    /** Quantize-on-load of a BF16 safetensors checkpoint runs the same as its dequantized twin. */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0"})
+    void quantizeOnLoadOfABf16Checkpoint(DType type) throws Exception {
+        qwen.service.model.RandomCheckpoint shape = new qwen.service.model.RandomCheckpoint(64, 2, 4, 96, 320, 256,
+                DType.BF16, 1, 8, null);
+        Path dir = shape.writeTo(tmp.resolve("bf16"));
+        int[] prompt = new SplittableRandom(4).ints(40, 0, 320).toArray();
+        try (ShardWeights source = qwen.service.model.CheckpointLoader.load(dir, LayerRange.whole(2));
+             Arena arena = Arena.ofShared()) {
+            ShardWeights q = qwen.service.model.Quantizer.quantize(
+                    new ShardWeights(source.config(), source.range(), source.wte(), source.layers(), source.lnF(),
+                            source.lmHead(), () -> { }), type);
+            assertEquals(type, q.layers().getFirst().cAttn().dtype());
+            assertEquals(type, q.wte().dtype());
+            Matrix before = source.layers().get(1).w2();
+            Matrix after = q.layers().get(1).w2();
+            for (int r = 0; r < before.rows(); r += 7) {
+                for (int c = 0; c < before.cols(); c++) {
+                    float w = QuantBlocks.element(before, r, c);
+                    assertEquals(w, QuantBlocks.element(after, r, c), type == DType.Q8_0 ? 0.02f : 0.2f, "w2[" + r + "," + c + "]");
+                }
+            }
+            Generator.Result quant = generate(q, prompt);
+            Generator.Result f32 = generate(f32Twin(q, arena), prompt);
+            assertArrayEquals(f32.ids(), quant.ids());
+            q.close();
+        }
+    }
+
     private static int distinct(int[] ids) {
         return (int) java.util.Arrays.stream(ids).distinct().count();
     }
