@@ -2,10 +2,12 @@ package qwen.service.model;
 
 import java.nio.file.Path;
 import qwen.service.model.gguf.GgufLoader;
+import qwen.service.model.gptq.GptqLoader;
 
 /**
  * The one entry point for loading a model, whatever its format: a Hugging Face directory
- * (safetensors, {@link CheckpointLoader}) or a single GGUF file ({@link GgufLoader}). Both give
+ * (safetensors, {@link CheckpointLoader}), a GPTQ Int4/Int8 directory (with quantize_config.json,
+ * {@link GptqLoader}) or a single GGUF file ({@link GgufLoader}). Both give
  * the same {@link ShardWeights}, so nothing past loading sees the format.
  */
 public final class Checkpoints {
@@ -20,6 +22,9 @@ public final class Checkpoints {
 
     /** Loads the range's weights; see {@link CheckpointLoader#load} and {@link GgufLoader#load}. */
     public static ShardWeights load(Path model, LayerRange range) {
-        return GgufLoader.isGguf(model) ? GgufLoader.load(model, range) : CheckpointLoader.load(model, range);
+        if (GgufLoader.isGguf(model)) {
+            return GgufLoader.load(model, range);
+        }
+        return GptqLoader.isGptq(model) ? GptqLoader.load(model, range) : CheckpointLoader.load(model, range);
     }
 }

@@ -102,33 +102,11 @@ class GgufModelTest {
         return (int) java.util.Arrays.stream(ids).distinct().count();
     }
 
-    /** The engine on these weights, without closing them (the CPU backend closes its weights). */
     private static Generator.Result generate(ShardWeights w, int[] prompt) {
-        ShardWeights view = new ShardWeights(w.config(), w.range(), w.wte(), w.layers(), w.lnF(), w.lmHead(), () -> { });
-        QwenConfig c = w.config();
-        try (ShardEngine e = new ShardEngine(new CpuBackend(view, new VectorKernels(2), "test"),
-                new KvPool(c.projDim(), 16L << 20))) {
-            return Generator.generate(e, prompt, 10, SamplingParams.greedy(1), Set.of(), id -> { });
-        }
+        return qwen.service.model.F32Twin.generate(w, prompt, 10);
     }
 
-    /** Every matrix dequantized to an F32 matrix (element by element through the reference decoder). */
-    static ShardWeights f32Twin(ShardWeights w, Arena arena) {
-        List<LayerWeights> layers = new ArrayList<>();
-        for (LayerWeights l : w.layers()) {
-            layers.add(new LayerWeights(l.index(), l.ln1(), f32(l.cAttn(), arena), l.cAttnBias(), f32(l.attnCProj(), arena),
-                    l.ln2(), f32(l.w1(), arena), f32(l.w2(), arena), f32(l.mlpCProj(), arena)));
-        }
-        return new ShardWeights(w.config(), w.range(), f32(w.wte(), arena), layers, w.lnF(), f32(w.lmHead(), arena), () -> { });
-    }
-
-    static Matrix f32(Matrix m, Arena arena) {
-        MemorySegment s = arena.allocate(4L * m.rows() * m.cols(), 64);
-        float[] row = new float[m.cols()];
-        for (int r = 0; r < m.rows(); r++) {
-            QuantBlocks.row(m, r, row, 0);
-            MemorySegment.copy(row, 0, s, LE_FLOAT, 4L * r * m.cols(), row.length);
-        }
-        return new Matrix(m.name(), DType.F32, m.rows(), m.cols(), s);
+    private static ShardWeights f32Twin(ShardWeights w, Arena arena) {
+        return qwen.service.model.F32Twin.of(w, arena);
     }
 }
