@@ -66,6 +66,28 @@ public interface GatewayConfig {
     /** Session storage settings. */
     interface Sessions {
 
+        /** Where sessions live. */
+        enum Store {
+            /** Files in {@link #dir()}: one process (the single-machine default). */
+            FILE,
+            /** A PostgreSQL table at {@link #jdbcUrl()}: shared by every gateway replica. */
+            POSTGRES
+        }
+
+        /** {@code qwen.gateway.sessions.store}: FILE (default) or POSTGRES. */
+        @WithDefault("FILE")
+        Store store();
+
+        /**
+         * {@code jdbc-url} of the POSTGRES store, {@code jdbc:postgresql://host:5432/db?user=...&password=...}
+         * (from a Secret in Kubernetes); required with POSTGRES.
+         */
+        Optional<String> jdbcUrl();
+
+        /** {@code table} of the POSTGRES store; created when missing. */
+        @WithDefault("qwen_sessions")
+        String table();
+
         /** Directory of the embedded session store; absent: {@code .qwen/sessions} in the working directory. */
         Optional<Path> dir();
 
@@ -102,6 +124,9 @@ public interface GatewayConfig {
         }
         tokenizer().ifPresent(file -> checkFile("qwen.gateway.tokenizer", file));
         generationConfig().ifPresent(file -> checkFile("qwen.gateway.generation-config", file));
+        if (sessions().store() == Sessions.Store.POSTGRES && sessions().jdbcUrl().filter(u -> !u.isBlank()).isEmpty()) {
+            throw new IllegalStateException("qwen.gateway.sessions.store=POSTGRES needs qwen.gateway.sessions.jdbc-url");
+        }
         modelId().ifPresent(id -> {
             if (id.isBlank()) {
                 throw new IllegalStateException("qwen.gateway.model-id must not be blank when set");

@@ -6,7 +6,13 @@ import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.IntStream;
 import qwen.gateway.GatewayConfig;
+import qwen.gateway.metrics.GenerationMetrics;
+import qwen.gateway.routing.ReplicaAddresses;
+import qwen.gateway.routing.ReplicaRouter;
+import qwen.gateway.routing.RoutingConfig;
 import qwen.gateway.shard.PipelineService;
 import qwen.gateway.tokenizer.QwenTokenizer;
 
@@ -38,15 +44,30 @@ public class EngineProducers {
         return new ChatTemplate(tokenizer);
     }
 
-    /** The engine; it connects to the scheduler on first use, once the pipeline is up. */
+    /**
+     * The engine, counted in the gateway's metrics; it connects to the scheduler on first use, once
+     * the pipeline is up. With several pipeline replicas (qwen.gateway.routing.replicas), a router
+     * over one engine per replica.
+     */
     @Produces
     @ApplicationScoped
-    Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config) {
-        return new ChatEngine(tokenizer, pipelines::pipeline, config.maxStepTokens(), config.maxQueuedRequests());
+    Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config,
+                            RoutingConfig routing, GenerationMetrics metrics) {
+        if (routing.replicas() == 1) {
+            return metrics.meter(new ChatEngine(tokenizer, pipelines::pipeline, config.maxStepTokens(),
+                    config.maxQueuedRequests()));
+        }
+        ReplicaAddresses.check(config.shards(), routing.replicas());
+        List<List<String>> replicas = IntStream.range(0, routing.replicas())
+                .mapToObj(r -> ReplicaAddresses.of(config.shards(), r)).toList();
+        ReplicaRouter router = new ReplicaRouter(replicas, pipelines::pipeline, config.stepTimeout(),
+                pipelines.transport(), routing.probeInterval(),
+                pipeline -> new ChatEngine(tokenizer, pipeline, config.maxStepTokens(), config.maxQueuedRequests()));
+        return metrics.meter(router, router::runningSequences, router::queuedRequests);
     }
 
-    void close(@Disposes Generations generations) {
-        if (generations instanceof ChatEngine engine) {
+    void close(@Disposes Generations generations) throws Exception {
+        if (generations instanceof AutoCloseable engine) {
             engine.close();
         }
     }

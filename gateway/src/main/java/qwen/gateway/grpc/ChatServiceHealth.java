@@ -8,11 +8,12 @@ import io.vertx.core.Vertx;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.util.List;
+import qwen.gateway.health.Drain;
 import qwen.gateway.shard.PipelineService;
 
 /**
  * Keeps grpc.health.v1 true to the contract (chat.proto): "" and "qwen.chat.v1.ChatService" are
- * SERVING only while the shard pipeline is connected. Checked once a second on a timer; the check
+ * SERVING only while the shard pipeline is connected and the gateway is not draining for shutdown. Checked once a second on a timer; the check
  * reads a flag, so it may run on the event loop.
  */
 @ApplicationScoped
@@ -25,12 +26,14 @@ class ChatServiceHealth {
     private final GrpcHealthStorage health;
     private final PipelineService pipelines;
     private final Vertx vertx;
+    private final Drain drain;
     private long timer = -1;
 
-    ChatServiceHealth(GrpcHealthStorage health, PipelineService pipelines, Vertx vertx) {
+    ChatServiceHealth(GrpcHealthStorage health, PipelineService pipelines, Vertx vertx, Drain drain) {
         this.health = health;
         this.pipelines = pipelines;
         this.vertx = vertx;
+        this.drain = drain;
     }
 
     void onStart(@Observes StartupEvent event) {
@@ -45,7 +48,7 @@ class ChatServiceHealth {
     }
 
     private void update() {
-        ServingStatus status = pipelines.connected() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+        ServingStatus status = pipelines.connected() && !drain.draining() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
         for (String service : SERVICES) {
             if (health.getStatuses().get(service) != status) {
                 health.setStatus(service, status);

@@ -12,6 +12,7 @@ import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 import qwen.gateway.GatewayConfig;
 import qwen.gateway.chat.GatewayException;
+import qwen.gateway.routing.ReplicaAddresses;
 
 /**
  * The gateway's pipeline across its configured shards, built at start-up.
@@ -30,14 +31,26 @@ public class PipelineService {
     private static final long RETRY_MILLIS = 1000;
 
     private final GatewayConfig config;
+    private final ShardTransport transport;
     private volatile Pipeline pipeline;
     private volatile String problem = "not connected yet";
     private volatile boolean stopping;
     private Thread background;
 
     @Inject
-    public PipelineService(GatewayConfig config) {
+    public PipelineService(GatewayConfig config, ShardTransport.Config tls) {
         this.config = config;
+        this.transport = tls == null ? ShardTransport.PLAINTEXT : ShardTransport.of(tls);
+    }
+
+    /** Plaintext to the shards. */
+    public PipelineService(GatewayConfig config) {
+        this(config, null);
+    }
+
+    /** How this gateway reaches its shards (plaintext or TLS). */
+    public ShardTransport transport() {
+        return transport;
     }
 
     void onStart(@Observes StartupEvent event) {
@@ -112,8 +125,8 @@ public class PipelineService {
 
     /** One attempt; a bad layout propagates, unreachable shards return false. */
     private boolean tryConnect() {
-        List<Shard> shards = config.shards().stream()
-                .map(address -> (Shard) ShardClient.create(address.strip(), INFO_TIMEOUT)).toList();
+        List<Shard> shards = ReplicaAddresses.of(config.shards(), 0).stream()
+                .map(address -> (Shard) ShardClient.create(address, INFO_TIMEOUT, transport)).toList();
         try {
             pipeline = Pipeline.open(shards, config.stepTimeout());
             return true;

@@ -78,6 +78,11 @@ public final class ShardClient implements Shard {
      * @param callTimeout deadline of each Info and Release call
      */
     public static ShardClient create(String address, Duration callTimeout) {
+        return create(address, callTimeout, ShardTransport.PLAINTEXT);
+    }
+
+    /** {@link #create(String, Duration)} over plaintext or TLS as {@code transport} says. */
+    public static ShardClient create(String address, Duration callTimeout, ShardTransport transport) {
         Objects.requireNonNull(callTimeout, "callTimeout");
         int colon = address.lastIndexOf(':');
         if (colon <= 0) {
@@ -88,8 +93,7 @@ public final class ShardClient implements Shard {
             host = host.substring(1, host.length() - 1);
         }
         int port = Integer.parseInt(address.substring(colon + 1));
-        ManagedChannel channel = NettyChannelBuilder.forAddress(host, port)
-                .usePlaintext()
+        ManagedChannel channel = transport.apply(NettyChannelBuilder.forAddress(host, port))
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .directExecutor() // callbacks only complete futures
                 .build();

@@ -169,7 +169,27 @@ class PipelineServiceTest {
 
         @Override
         public Sessions sessions() {
-            return Optional::empty;
+            return new Sessions() {
+                @Override
+                public Store store() {
+                    return Store.FILE;
+                }
+
+                @Override
+                public Optional<String> jdbcUrl() {
+                    return Optional.empty();
+                }
+
+                @Override
+                public String table() {
+                    return "qwen_sessions";
+                }
+
+                @Override
+                public Optional<java.nio.file.Path> dir() {
+                    return Optional.empty();
+                }
+            };
         }
 
         @Override

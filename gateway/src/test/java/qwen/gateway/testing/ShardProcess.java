@@ -10,6 +10,10 @@ import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -195,7 +199,41 @@ public final class ShardProcess implements AutoCloseable {
         deleteTree(dir);
     }
 
+    private void awaitReadyOverHttp(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        URI ready = URI.create("http://127.0.0.1:" + httpPort + "/q/health/ready");
+        String last = "no answer yet";
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            while (System.nanoTime() < deadline) {
+                if (!process.isAlive()) {
+                    throw new IllegalStateException("shard " + layers + " exited with status " + process.exitValue()
+                            + " before serving; its log ends with:\n" + logTail(40));
+                }
+                try {
+                    HttpResponse<Void> answer = http.send(HttpRequest.newBuilder(ready).timeout(Duration.ofSeconds(2)).build(),
+                            HttpResponse.BodyHandlers.discarding());
+                    if (answer.statusCode() == 200) {
+                        return;
+                    }
+                    last = "HTTP " + answer.statusCode();
+                } catch (IOException e) {
+                    last = e.toString();
+                }
+                Thread.sleep(200);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for shard " + layers, e);
+        }
+        throw new IllegalStateException("shard " + layers + " was not ready within " + timeout + " (last: " + last
+                + "); its log ends with:\n" + logTail(40));
+    }
+
     private void awaitServing(Duration timeout) {
+        if (command.stream().anyMatch(arg -> arg.startsWith("-Dquarkus.grpc.server.ssl."))) {
+            awaitReadyOverHttp(timeout); // the gRPC port speaks TLS
+            return;
+        }
         long deadline = System.nanoTime() + timeout.toNanos();
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", grpcPort).usePlaintext().build();
         try {

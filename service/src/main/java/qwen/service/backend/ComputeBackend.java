@@ -1,6 +1,7 @@
 package qwen.service.backend;
 
 import java.util.List;
+import qwen.service.kv.KvPool;
 import qwen.service.model.ShardWeights;
 
 /**
@@ -18,6 +19,14 @@ public interface ComputeBackend extends AutoCloseable {
 
     /** The weights this backend computes with. */
     ShardWeights weights();
+
+    /**
+     * The pool that accounts for (and, on the CPU, holds) the KV cache of every sequence, within
+     * {@code budgetBytes}. Backends with device-resident caches return an accounting-only pool.
+     */
+    default KvPool newKvPool(long budgetBytes) {
+        return new KvPool(weights().config().projDim(), budgetBytes);
+    }
 
     /** A short description of the device, e.g. "cpu: 2 threads, Vector API 256-bit". */
     String device();

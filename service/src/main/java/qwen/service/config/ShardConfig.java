@@ -34,13 +34,22 @@ public interface ShardConfig {
     /** {@code threads}: worker threads of the vector kernels; default the available processors. */
     OptionalInt threads();
 
-    /** {@code kernels}: VECTOR (the fast path) or SCALAR (the reference, for debugging). */
+    /**
+     * {@code kernels}: VECTOR (the CPU fast path), SCALAR (the CPU reference, for debugging) or
+     * TORNADO (the GPU through TornadoVM; needs a build with TORNADOVM_HOME and the SDK's JVM flags).
+     */
     @WithDefault("VECTOR")
     EngineOptions.KernelSet kernels();
 
     /** {@code kv-budget-mb}: MiB of KV cache this shard may hold over all sequences. */
     @WithDefault("1024")
     long kvBudgetMb();
+
+    /**
+     * {@code device}: with kernels=TORNADO, the TornadoVM device as "driver:device" (e.g. 0:0; `tornado
+     * --devices` lists them); default TornadoVM's default device.
+     */
+    Optional<String> device();
 
     /** {@code max-step-tokens}: most tokens one StepRequest may carry, summed over its sequences. */
     @WithDefault("512")

@@ -2,6 +2,7 @@ package qwen.service.config;
 
 import java.nio.file.Path;
 import java.util.regex.Pattern;
+import qwen.service.backend.DeviceOptions;
 import qwen.service.engine.EngineOptions;
 import qwen.service.model.RandomCheckpoint;
 
@@ -14,8 +15,12 @@ import qwen.service.model.RandomCheckpoint;
  * @param modelId ShardInfo.model_id
  * @param engine how to open the engine (modelDir, layers, kernels, threads, KV budget)
  * @param maxStepTokens most tokens one StepRequest may carry
+ * @param device the accelerator settings (used with kernels=TORNADO)
  */
-public record ShardSettings(Path modelDir, RandomCheckpoint demo, String modelId, EngineOptions engine, int maxStepTokens) {
+public record ShardSettings(Path modelDir, RandomCheckpoint demo, String modelId, EngineOptions engine, int maxStepTokens,
+        DeviceOptions device) {
+
+    private static final Pattern DEVICE = Pattern.compile("\\d{1,3}:\\d{1,3}");
 
     private static final Pattern LAYERS = Pattern.compile("\\d{1,4}-\\d{1,4}");
     private static final long MAX_KV_BUDGET_MB = 1L << 24;
@@ -53,13 +58,19 @@ public record ShardSettings(Path modelDir, RandomCheckpoint demo, String modelId
         if (config.modelId().isPresent() && config.modelId().get().isBlank()) {
             throw new IllegalArgumentException("qwen.shard.model-id is set but empty; unset it to use the directory name");
         }
+        String device = config.device().map(String::strip).orElse(null);
+        if (device != null && !DEVICE.matcher(device).matches()) {
+            throw new IllegalArgumentException("qwen.shard.device='" + device
+                    + "' must be a TornadoVM device as driver:device, like 0:0 (`tornado --devices` lists them)");
+        }
         RandomCheckpoint demo = config.modelDir().isPresent() ? null : config.demoModel().checkpoint();
         Path dir = config.modelDir().orElseGet(() -> config.demoDir().orElseGet(() ->
                 Path.of(System.getProperty("java.io.tmpdir"), config.demoModel().modelId())));
         dir = dir.toAbsolutePath().normalize();
         String modelId = config.modelId().orElse(demo != null ? config.demoModel().modelId() : directoryName(dir));
         EngineOptions engine = new EngineOptions(dir, layers, config.kernels(), threads, config.kvBudgetMb() << 20);
-        return new ShardSettings(dir, demo, modelId, engine, config.maxStepTokens());
+        return new ShardSettings(dir, demo, modelId, engine, config.maxStepTokens(),
+                new DeviceOptions(device, config.maxStepTokens()));
     }
 
     private static String directoryName(Path dir) {

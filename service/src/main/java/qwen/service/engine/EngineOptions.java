@@ -19,7 +19,12 @@ public record EngineOptions(Path modelDir, String layers, KernelSet kernels, int
         /** Vector API on all threads: the production path. */
         VECTOR,
         /** Plain loops: the reference the fast path is tested against. */
-        SCALAR
+        SCALAR,
+        /**
+         * The GPU (or any OpenCL/PTX device) through TornadoVM: present only in builds made with
+         * TORNADOVM_HOME set, and run with the SDK's JVM flags.
+         */
+        TORNADO
     }
 
     /** Whole model, vector kernels on every core, the given KV budget. */

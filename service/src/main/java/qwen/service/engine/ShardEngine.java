@@ -5,7 +5,9 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import qwen.service.backend.BackendProvider;
 import qwen.service.backend.ChunkOutput;
+import qwen.service.backend.DeviceOptions;
 import qwen.service.backend.ComputeBackend;
 import qwen.service.backend.SequenceChunk;
 import qwen.service.backend.cpu.CpuBackend;
@@ -36,32 +38,65 @@ public final class ShardEngine implements AutoCloseable {
     private final LayerRange range;
     private final Map<String, SequenceState> sequences = new HashMap<>();
 
-    /**
-     * Loads the options' layer range and starts the CPU backend. Fails with a
-     * {@link qwen.service.model.CheckpointException} naming the file and tensor on a bad checkpoint.
-     */
+    /** Where to find the TornadoVM backend when the build lacks it. */
+    public static final String TORNADO_HOW_TO = "build with TORNADOVM_HOME set to a TornadoVM SDK and start the JVM "
+            + "with the SDK's flags (@$TORNADOVM_HOME/tornado-argfile); see service/README.md";
+
+    /** {@link #open(EngineOptions, DeviceOptions)} with the default device and 512-token steps. */
     public static ShardEngine open(EngineOptions options) {
-        return open(options, null);
+        return open(options, new DeviceOptions(null, 512), null);
+    }
+
+    /** {@link #open(EngineOptions, DeviceOptions, qwen.service.model.DType)} without quantize-on-load. */
+    public static ShardEngine open(EngineOptions options, DeviceOptions device) {
+        return open(options, device, null);
+    }
+
+    /** The default device, with every matrix re-encoded to {@code quantizeTo} (Q8_0 or Q4_0) on load. */
+    public static ShardEngine open(EngineOptions options, qwen.service.model.DType quantizeTo) {
+        return open(options, new DeviceOptions(null, 512), quantizeTo);
     }
 
     /**
-     * As {@link #open(EngineOptions)}, with every matrix re-encoded to {@code quantizeTo}
-     * (Q8_0 or Q4_0) on load when it is not null ({@link Quantizer}).
+     * Loads the options' layer range (any format {@link Checkpoints} reads), re-encodes it to
+     * {@code quantizeTo} when not null ({@link Quantizer}), and starts its backend: the CPU kernels, or
+     * TornadoVM on the device {@code device} names. Fails with a
+     * {@link qwen.service.model.CheckpointException} naming the file and tensor on a bad checkpoint,
+     * and with an {@link IllegalStateException} saying why when the device backend cannot start;
+     * there is no silent fallback to the CPU.
      */
-    public static ShardEngine open(EngineOptions options, qwen.service.model.DType quantizeTo) {
+    public static ShardEngine open(EngineOptions options, DeviceOptions device, qwen.service.model.DType quantizeTo) {
         QwenConfig cfg = Checkpoints.config(options.modelDir());
         ShardWeights weights = Checkpoints.load(options.modelDir(), options.range(cfg.numLayers()));
         if (quantizeTo != null) {
             weights = Quantizer.quantize(weights, quantizeTo);
         }
+        if (options.kernels() == EngineOptions.KernelSet.TORNADO) {
+            ComputeBackend backend;
+            try {
+                backend = BackendProvider.named("tornado", TORNADO_HOW_TO).open(weights, device, options.kvBudgetBytes());
+            } catch (RuntimeException | LinkageError e) {
+                closeQuietly(weights, e);
+                throw e;
+            }
+            return new ShardEngine(backend, backend.newKvPool(options.kvBudgetBytes()));
+        }
         Kernels kernels = options.kernels() == EngineOptions.KernelSet.SCALAR
                 ? new ScalarKernels()
                 : new VectorKernels(options.threads());
-        String device = options.kernels() == EngineOptions.KernelSet.SCALAR
+        String description = options.kernels() == EngineOptions.KernelSet.SCALAR
                 ? "cpu: scalar reference kernels, 1 thread"
                 : "cpu: Vector API " + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize()
                         + "-bit, " + options.threads() + " threads";
-        return new ShardEngine(new CpuBackend(weights, kernels, device), new KvPool(cfg.projDim(), options.kvBudgetBytes()));
+        return new ShardEngine(new CpuBackend(weights, kernels, description), new KvPool(cfg.projDim(), options.kvBudgetBytes()));
+    }
+
+    private static void closeQuietly(ShardWeights weights, Throwable cause) {
+        try {
+            weights.close();
+        } catch (Exception e) {
+            cause.addSuppressed(e);
+        }
     }
 
     public ShardEngine(ComputeBackend backend, KvPool pool) {

@@ -13,6 +13,7 @@ import qwen.proto.shard.v1.ShardService;
 import qwen.proto.shard.v1.StepRequest;
 import qwen.proto.shard.v1.StepResponse;
 import qwen.service.engine.ShardEngine;
+import qwen.service.metrics.ShardMetrics;
 
 /**
  * qwen.shard.v1.ShardService over the {@link ShardRuntime}'s engine. Each method translates and
@@ -23,10 +24,12 @@ import qwen.service.engine.ShardEngine;
 public class ShardGrpcService implements ShardService {
 
     private final ShardRuntime runtime;
+    private final ShardMetrics metrics;
 
     @Inject
-    public ShardGrpcService(ShardRuntime runtime) {
+    public ShardGrpcService(ShardRuntime runtime, ShardMetrics metrics) {
         this.runtime = runtime;
+        this.metrics = metrics;
     }
 
     /** Answered on the calling thread from values that need no wait for a running step. */
@@ -37,7 +40,7 @@ public class ShardGrpcService implements ShardService {
 
     @Override
     public Multi<StepResponse> step(Multi<StepRequest> requests) {
-        return StepStream.responses(runtime, requests);
+        return StepStream.responses(runtime, metrics, requests);
     }
 
     /** Queued behind the steps that arrived before it. */

@@ -23,6 +23,7 @@ import qwen.service.config.DemoCheckpoint;
 import qwen.service.config.ShardConfig;
 import qwen.service.config.ShardSettings;
 import qwen.service.engine.ShardEngine;
+import qwen.service.engine.WarmUp;
 import qwen.service.model.CheckpointException;
 import qwen.service.model.LayerRange;
 import qwen.service.model.ModelDirectory;
@@ -65,7 +66,10 @@ public class ShardRuntime {
         this.allConfig = allConfig;
     }
 
-    /** Resolves the settings, makes the demo checkpoint if asked, and loads the weights. */
+    /**
+     * Resolves the settings, makes the demo checkpoint if asked, loads the weights and runs one
+     * warm-up step; only then does the phase become SERVING (readiness UP).
+     */
     void start(@Observes @Priority(10) StartupEvent event) {
         long t0 = System.nanoTime();
         ShardSettings resolved = null;
@@ -79,7 +83,10 @@ public class ShardRuntime {
             LayerRange range = checkLayers(resolved, model);
             checkMessageSize(resolved, model);
             settings = resolved;
-            engine = ShardEngine.open(resolved.engine());
+            engine = ShardEngine.open(resolved.engine(), resolved.device());
+            long loaded = System.nanoTime();
+            WarmUp.run(engine, model, range);
+            LOG.debugf("warm-up step took %d ms", (System.nanoTime() - loaded) / 1_000_000);
             if (resolved.randomWeights()) {
                 warnDemo(resolved);
             }

@@ -8,6 +8,7 @@ import io.smallrye.mutiny.subscription.MultiEmitter;
 import java.util.concurrent.atomic.AtomicBoolean;
 import qwen.proto.shard.v1.StepRequest;
 import qwen.proto.shard.v1.StepResponse;
+import qwen.service.metrics.ShardMetrics;
 
 /**
  * One Step call: each request is queued on the model thread the moment it arrives (so queue_ns
@@ -18,22 +19,25 @@ import qwen.proto.shard.v1.StepResponse;
 final class StepStream {
 
     private final ShardRuntime runtime;
+    private final ShardMetrics metrics;
     private final StepTranslator translator;
     private final MultiEmitter<? super StepResponse> out;
     private final AtomicBoolean ended = new AtomicBoolean();
     private volatile Cancellable upstream;
 
-    private StepStream(ShardRuntime runtime, StepTranslator translator, MultiEmitter<? super StepResponse> out) {
+    private StepStream(ShardRuntime runtime, ShardMetrics metrics, StepTranslator translator,
+                       MultiEmitter<? super StepResponse> out) {
         this.runtime = runtime;
+        this.metrics = metrics;
         this.translator = translator;
         this.out = out;
     }
 
     /** The responses to {@code requests}; fails with UNAVAILABLE unless the shard is serving. */
-    static Multi<StepResponse> responses(ShardRuntime runtime, Multi<StepRequest> requests) {
+    static Multi<StepResponse> responses(ShardRuntime runtime, ShardMetrics metrics, Multi<StepRequest> requests) {
         return Multi.createFrom().emitter(out -> {
             StepTranslator translator = new StepTranslator(runtime.engine(), runtime.settings().maxStepTokens());
-            StepStream stream = new StepStream(runtime, translator, out);
+            StepStream stream = new StepStream(runtime, metrics, translator, out);
             out.onTermination(stream::cancelUpstream);
             stream.upstream = requests.subscribe().with(stream::onRequest, stream::onClientFailure, stream::onClientDone);
         });
@@ -54,11 +58,13 @@ final class StepStream {
         }
         try {
             StepResponse response;
+            long began = System.nanoTime();
             try {
                 response = translator.run(request, arrived);
             } finally {
                 runtime.noteSequencesHeld();   // before the answer leaves, so a following Info sees it
             }
+            metrics.step(request.getSequencesCount(), tokens(request), System.nanoTime() - began);
             out.emit(response);
         } catch (StatusRuntimeException e) {
             fail(e);
@@ -68,6 +74,14 @@ final class StepStream {
             fail(Status.INTERNAL.withDescription("step " + Long.toUnsignedString(request.getStepId()) + " failed: " + e)
                     .withCause(e).asRuntimeException());
         }
+    }
+
+    private static int tokens(StepRequest request) {
+        int tokens = 0;
+        for (int i = 0; i < request.getSequencesCount(); i++) {
+            tokens += request.getSequences(i).getTokenIdsCount();
+        }
+        return tokens;
     }
 
     /** The gateway half-closed: answer what is queued, then end the call. */

@@ -16,6 +16,7 @@ public final class KvPool {
     public static final int PAGE_TOKENS = 64;
 
     private final int width;
+    private final boolean hostMemory;
     private final long pageBytes;
     private final long maxPages;
     private final Arena arena = Arena.ofShared();
@@ -28,7 +29,21 @@ public final class KvPool {
      * @param budgetBytes most bytes of pages this pool may hold at once
      */
     public KvPool(int width, long budgetBytes) {
+        this(width, budgetBytes, true);
+    }
+
+    /**
+     * A pool that only counts pages: for backends that keep the cache in their own memory (a GPU),
+     * so that admission against the budget works the same for every backend. Its pages have no
+     * host memory ({@link MemorySegment#NULL}).
+     */
+    public static KvPool accountingOnly(int width, long budgetBytes) {
+        return new KvPool(width, budgetBytes, false);
+    }
+
+    private KvPool(int width, long budgetBytes, boolean hostMemory) {
         this.width = width;
+        this.hostMemory = hostMemory;
         this.pageBytes = (long) PAGE_TOKENS * width * Float.BYTES;
         this.maxPages = budgetBytes / pageBytes;
         if (maxPages < 2) {
@@ -51,6 +66,9 @@ public final class KvPool {
                     + pageBytes + " bytes in use, limit " + maxPages);
         }
         pagesInUse++;
+        if (!hostMemory) {
+            return MemorySegment.NULL;
+        }
         MemorySegment page = free.pollFirst();
         if (page == null) {
             pagesAllocated++;
@@ -61,7 +79,14 @@ public final class KvPool {
 
     synchronized void give(MemorySegment page) {
         pagesInUse--;
-        free.addFirst(page);
+        if (hostMemory) {
+            free.addFirst(page);
+        }
+    }
+
+    /** Bytes of one page: {@link #PAGE_TOKENS} rows of keys (or values) of one block. */
+    public long pageBytes() {
+        return pageBytes;
     }
 
     /** Pages a cache of {@code positions} positions over {@code layers} blocks occupies (K and V). */

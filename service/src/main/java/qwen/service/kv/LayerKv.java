@@ -77,6 +77,19 @@ public final class LayerKv {
         length = Math.max(length, pos + 1);
     }
 
+    /**
+     * Claims positions up to {@code newLength} without writing them: for backends whose cache
+     * lives in device memory and that only need the budget accounting of the pool.
+     */
+    public void reserve(int newLength) {
+        int pages = (newLength + KvPool.PAGE_TOKENS - 1) / KvPool.PAGE_TOKENS;
+        while (keyPages.size() < pages) {
+            keyPages.add(pool.take());
+            valuePages.add(pool.take());
+        }
+        length = Math.max(length, newLength);
+    }
+
     /** Forgets positions from {@code newLength} on, returning whole pages no longer needed. */
     public void truncate(int newLength) {
         if (newLength >= length) {

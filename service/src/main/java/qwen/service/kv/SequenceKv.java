@@ -5,6 +5,7 @@ public final class SequenceKv implements AutoCloseable {
 
     private final LayerKv[] layers;
     private double ntkAlpha = 1.0;
+    private AutoCloseable attachment;
 
     SequenceKv(LayerKv[] layers) {
         this.layers = layers;
@@ -40,11 +41,32 @@ public final class SequenceKv implements AutoCloseable {
         }
     }
 
-    /** Returns all pages to the pool. */
+    /**
+     * What a backend keeps for this sequence beside the pool's pages (its device pages, say);
+     * null when nothing. Closed with the sequence.
+     */
+    public AutoCloseable attachment() {
+        return attachment;
+    }
+
+    /** Sets the backend's per-sequence state; see {@link #attachment()}. */
+    public void attach(AutoCloseable state) {
+        this.attachment = state;
+    }
+
+    /** Returns all pages to the pool and closes the attachment. */
     @Override
     public void close() {
         for (LayerKv kv : layers) {
             kv.release();
+        }
+        if (attachment != null) {
+            try {
+                attachment.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("releasing a sequence's device cache", e);
+            }
+            attachment = null;
         }
     }
 }

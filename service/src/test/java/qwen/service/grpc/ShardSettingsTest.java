@@ -26,6 +26,11 @@ class ShardSettingsTest {
             OptionalInt threads, EngineOptions.KernelSet kernels, long kvBudgetMb, int maxStepTokens,
             Optional<String> modelId) implements ShardConfig {
 
+        @Override
+        public Optional<String> device() {
+            return Optional.empty();
+        }
+
         static Config demo(Path dir) {
             return new Config(Optional.empty(), DemoModel.TINY, Optional.of(dir), Optional.empty(), OptionalInt.empty(),
                     EngineOptions.KernelSet.VECTOR, 1024, 512, Optional.empty());

@@ -9,7 +9,7 @@ import qwen.service.model.QwenConfig;
  * starts a sequence fixes its dynamic-NTK alpha from the prefill length (SPEC 3.5); later chunks
  * reuse the alpha the sequence's cached keys were rotated with.
  */
-final class RotaryTables {
+public final class RotaryTables {
 
     private final float[][] cos;
     private final float[][] sin;
@@ -19,7 +19,7 @@ final class RotaryTables {
         this.sin = sin;
     }
 
-    static RotaryTables of(List<SequenceChunk> chunks, QwenConfig cfg) {
+    public static RotaryTables of(List<SequenceChunk> chunks, QwenConfig cfg) {
         float[][] cos = new float[chunks.size()][];
         float[][] sin = new float[chunks.size()][];
         int half = cfg.headDim() / 2;
@@ -38,11 +38,11 @@ final class RotaryTables {
         return new RotaryTables(cos, sin);
     }
 
-    float[] cos(int chunk) {
+    public float[] cos(int chunk) {
         return cos[chunk];
     }
 
-    float[] sin(int chunk) {
+    public float[] sin(int chunk) {
         return sin[chunk];
     }
 }

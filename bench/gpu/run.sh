@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The GPU benchmark on a machine with an NVIDIA GPU and no Java: unpacks the bundle made by
+# bench/gpu/pack.sh (a jlinked Java 25, the TornadoVM SDK's PTX parts, the service classes), runs
+# qwen.service.backend.tornado.GpuBench at Qwen-1.8B shapes, then, on the same GPU, the Hugging
+# Face transformers baseline (hf_anchor.py) when python3 has torch and transformers.
+#   bench/gpu/run.sh BUNDLE_DIR [RESULTS_DIR]
+set -euo pipefail
+bundle=$(cd "${1:?usage: run.sh BUNDLE_DIR [RESULTS_DIR]}" && pwd)
+results=${2:-${OUT:-/tmp/qwen-gpu-results}}
+work=/tmp/qwen-gpu
+mkdir -p "$work" "$results"
+tar -xJf "$bundle/gpu-runtime.tar.xz" -C "$work"
+if [ -d "$bundle/app" ]; then cp "$bundle"/app/*.jar "$work/app/"; fi    # newer service classes than the archive's
+sed "s#@TVM@#$work/tvm#g" "$work/tvm/tornado-argfile.in" > "$work/tvm/tornado-argfile"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$results/gpu.txt"
+date -u +%FT%TZ >> "$results/gpu.txt"
+
+# GPU memory high-water mark while our benchmark runs.
+( while sleep 0.5; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits; done ) > "$work/mem.txt" 2>/dev/null &
+sampler=$!
+cd "$work"
+set +e
+timeout "${QWEN_GPU_TIMEOUT:-420}" "$work/jre/bin/java" @"$work/tvm/tornado-argfile" --add-modules jdk.incubator.vector \
+  -Dtornado.recover.bailout=False -Dtornado.tvm.maxbytecodesize=65536 \
+  -cp "$work/app/*" qwen.service.backend.tornado.GpuBench "" 4096 2>&1 | tee "$results/qwen-gpu.log"
+status=${PIPESTATUS[0]}
+set -e
+kill "$sampler" 2>/dev/null || true
+echo "{\"figure\":\"qwen_peak_gpu_memory_mib\",\"value\":$(sort -n "$work/mem.txt" | tail -1)}" | tee -a "$results/qwen-gpu.log"
+echo "qwen benchmark exit status $status"
+
+if [ -f "$bundle/hf_anchor.py" ] && python3 -c 'import torch, transformers' 2>/dev/null; then
+  PYTHONUNBUFFERED=1 timeout "${QWEN_HF_TIMEOUT:-240}" python3 "$bundle/hf_anchor.py" 2>&1 | tee "$results/hf-anchor.log" || true
+fi
+exit "$status"

@@ -1,0 +1,259 @@
+package qwen.gateway.session;
+
+import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.regex.Pattern;
+import org.jboss.logging.Logger;
+import qwen.gateway.chat.GatewayException;
+
+/**
+ * The networked session store: one row per session in a PostgreSQL table, so that several gateway
+ * replicas serve the same sessions (any of them may run a session's next turn). The session is
+ * kept as the same JSON document the embedded store writes, beside the columns that listing sorts
+ * on.
+ *
+ * <p>Appending a turn reads the row {@code FOR UPDATE} and writes it back in one transaction, so
+ * turns committed by different gateways never lose one another. Connections are kept in a small
+ * pool and dropped after any error (a restarted server costs one failed call per pooled
+ * connection at most). A server that cannot be reached makes calls fail with UNAVAILABLE.
+ */
+public final class PostgresSessionStore implements SessionStore, AutoCloseable {
+
+    private static final Logger LOG = Logger.getLogger(PostgresSessionStore.class);
+    private static final Pattern TABLE = Pattern.compile("[a-z_][a-z0-9_]{0,62}");
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final int POOL = 8;
+
+    private final String url;
+    private final String table;
+    private final Clock clock;
+    private final BlockingQueue<Connection> idle = new ArrayBlockingQueue<>(POOL);
+
+    /**
+     * Connects, creating the table if it does not exist.
+     *
+     * @param url a JDBC URL, {@code jdbc:postgresql://host:5432/db?user=...&password=...}
+     * @param table the table's name (lower case letters, digits, underscores)
+     * @throws IllegalStateException when the server cannot be reached or the table not made,
+     *     naming the key to fix; the URL's password is never part of a message
+     */
+    public PostgresSessionStore(String url, String table, Clock clock) {
+        if (!url.startsWith("jdbc:postgresql:")) {
+            throw new IllegalStateException("qwen.gateway.sessions.jdbc-url must start with jdbc:postgresql:, got "
+                    + redact(url));
+        }
+        if (!TABLE.matcher(table).matches()) {
+            throw new IllegalStateException("qwen.gateway.sessions.table must be a plain lower-case SQL name, got '"
+                    + table + "'");
+        }
+        this.url = url;
+        this.table = table;
+        this.clock = clock;
+        try (Connection c = DriverManager.getConnection(url); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE IF NOT EXISTS " + table + " ("
+                    + "id TEXT COLLATE \"C\" PRIMARY KEY, "
+                    + "update_nanos BIGINT NOT NULL, "
+                    + "body BYTEA NOT NULL)");
+            s.execute("CREATE INDEX IF NOT EXISTS " + table + "_by_update ON " + table + " (update_nanos DESC, id)");
+        } catch (SQLException e) {
+            throw new IllegalStateException("session store " + redact(url) + ": " + e.getMessage()
+                    + " (check qwen.gateway.sessions.jdbc-url)", e);
+        }
+        LOG.infof("session store: PostgreSQL %s, table %s", redact(url), table);
+    }
+
+    @Override
+    public Session create(String title, Map<String, String> metadata, String systemPrompt) {
+        Instant now = clock.instant();
+        while (true) {
+            String id = newId();
+            Session session = new Session(id, title, metadata, systemPrompt, now, now, List.of(),
+                    Session.sequenceIdFor(id));
+            int inserted = run(c -> {
+                try (PreparedStatement s = c.prepareStatement("INSERT INTO " + table
+                        + " (id, update_nanos, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")) {
+                    s.setString(1, id);
+                    s.setLong(2, nanos(now));
+                    s.setBytes(3, SessionJson.write(session));
+                    return s.executeUpdate();
+                }
+            });
+            if (inserted == 1) { // 128 random bits do not collide in practice; the loop makes it certain
+                return session;
+            }
+        }
+    }
+
+    @Override
+    public Optional<Session> get(String id) {
+        return run(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT body FROM " + table + " WHERE id = ?")) {
+                s.setString(1, id);
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? Optional.of(read(r.getBytes(1), id)) : Optional.<Session>empty();
+                }
+            }
+        });
+    }
+
+    @Override
+    public SessionPage list(int pageSize, String pageToken) {
+        if (pageSize < 1) {
+            throw new IllegalArgumentException("pageSize must be >= 1, got " + pageSize);
+        }
+        PageToken after = pageToken.isEmpty() ? null : PageToken.decode(pageToken);
+        List<Session> ordered = run(c -> {
+            String where = after == null ? "" : " WHERE update_nanos < ? OR (update_nanos = ? AND id > ?)";
+            try (PreparedStatement s = c.prepareStatement("SELECT id, body FROM " + table + where
+                    + " ORDER BY update_nanos DESC, id ASC LIMIT ?")) {
+                int i = 1;
+                if (after != null) {
+                    s.setLong(i++, nanos(after.updateTime()));
+                    s.setLong(i++, nanos(after.updateTime()));
+                    s.setString(i++, after.id());
+                }
+                s.setInt(i, pageSize + 1);
+                List<Session> rows = new ArrayList<>();
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        rows.add(read(r.getBytes(2), r.getString(1)));
+                    }
+                }
+                return rows;
+            }
+        });
+        if (ordered.size() <= pageSize) {
+            return new SessionPage(ordered, "");
+        }
+        List<Session> page = ordered.subList(0, pageSize);
+        return new SessionPage(page, PageToken.after(page.getLast()).encode());
+    }
+
+    @Override
+    public boolean delete(String id) {
+        return run(c -> {
+            try (PreparedStatement s = c.prepareStatement("DELETE FROM " + table + " WHERE id = ?")) {
+                s.setString(1, id);
+                return s.executeUpdate() == 1;
+            }
+        });
+    }
+
+    @Override
+    public Session appendTurn(String id, SessionMessage user, SessionMessage assistant) {
+        return run(c -> {
+            c.setAutoCommit(false);
+            try {
+                Session old;
+                try (PreparedStatement s = c.prepareStatement("SELECT body FROM " + table + " WHERE id = ? FOR UPDATE")) {
+                    s.setString(1, id);
+                    try (ResultSet r = s.executeQuery()) {
+                        if (!r.next()) {
+                            c.rollback();
+                            throw GatewayException.notFound("session " + id + " does not exist (it may have been deleted)");
+                        }
+                        old = read(r.getBytes(1), id);
+                    }
+                }
+                Instant now = clock.instant();
+                Session updated = old.withTurn(user, assistant, now);
+                try (PreparedStatement s = c.prepareStatement("UPDATE " + table
+                        + " SET update_nanos = ?, body = ? WHERE id = ?")) {
+                    s.setLong(1, nanos(now));
+                    s.setBytes(2, SessionJson.write(updated));
+                    s.setString(3, id);
+                    s.executeUpdate();
+                }
+                c.commit();
+                return updated;
+            } finally {
+                c.setAutoCommit(true);
+            }
+        });
+    }
+
+    @Override
+    public void close() {
+        Connection c;
+        while ((c = idle.poll()) != null) {
+            closeQuietly(c);
+        }
+    }
+
+    private interface Work<T> {
+        T run(Connection connection) throws SQLException;
+    }
+
+    /** Runs {@code work} on a pooled connection; a connection that saw an SQL error is dropped. */
+    private <T> T run(Work<T> work) {
+        Connection c = idle.poll();
+        try {
+            if (c == null) {
+                c = DriverManager.getConnection(url);
+            }
+            T result = work.run(c);
+            if (!idle.offer(c)) {
+                closeQuietly(c);
+            }
+            return result;
+        } catch (SQLException e) {
+            if (c != null) {
+                closeQuietly(c);
+            }
+            throw new GatewayException(GatewayException.Kind.UNAVAILABLE,
+                    "the session store (PostgreSQL) failed: " + e.getMessage());
+        } catch (RuntimeException e) {
+            if (c != null) {
+                closeQuietly(c); // it may be mid-transaction
+            }
+            throw e;
+        }
+    }
+
+    private static Session read(byte[] body, String id) {
+        try {
+            return SessionJson.read(body, "session " + id);
+        } catch (java.io.IOException e) {
+            throw new GatewayException(GatewayException.Kind.INTERNAL, "session " + id + " is stored malformed: "
+                    + e.getMessage());
+        }
+    }
+
+    private static long nanos(Instant time) {
+        return Math.addExact(Math.multiplyExact(time.getEpochSecond(), 1_000_000_000L), time.getNano());
+    }
+
+    private static void closeQuietly(Connection c) {
+        try {
+            c.close();
+        } catch (SQLException e) {
+            LOG.debugf("closing a session-store connection: %s", e.getMessage());
+        }
+    }
+
+    /** The URL without its query (user, password). */
+    static String redact(String url) {
+        int query = url.indexOf('?');
+        return query < 0 ? url : url.substring(0, query) + "?…";
+    }
+
+    private static String newId() {
+        byte[] bits = new byte[16];
+        RANDOM.nextBytes(bits);
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(bits);
+    }
+}

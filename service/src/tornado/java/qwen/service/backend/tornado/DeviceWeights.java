@@ -1,0 +1,112 @@
+package qwen.service.backend.tornado;
+
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.IntStream;
+import qwen.service.model.LayerWeights;
+import qwen.service.model.Matrix;
+import qwen.service.model.ShardWeights;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+
+/**
+ * The shard's weights in the form the device computes with: every matrix as fp16 (converted once
+ * from the checkpoint's bf16, f16 or f32; bf16 values within fp16's range convert exactly), norms
+ * and the bias as f32. Uploaded with the first step and resident from then on.
+ *
+ * @param wte embedding [vocab, d]; null unless the shard holds it
+ * @param layers the blocks, in order
+ * @param lnF final norm [d]; null unless the shard holds the head
+ * @param lmHead head [vocab, d]; null unless the shard holds the head
+ */
+record DeviceWeights(ShortArray wte, List<Layer> layers, FloatArray lnF, ShortArray lmHead) {
+
+    /** One block's device arrays, named as in the checkpoint. */
+    record Layer(
+            FloatArray ln1,            // [d]
+            ShortArray cAttn,      // [3d, d]
+            FloatArray cAttnBias,      // [3d]
+            ShortArray attnCProj,  // [d, d]
+            FloatArray ln2,            // [d]
+            ShortArray w1,         // [f, d]
+            ShortArray w2,         // [f, d]
+            ShortArray mlpCProj) { // [d, f]
+    }
+
+    private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    static DeviceWeights of(ShardWeights w) {
+        List<Layer> layers = new ArrayList<>();
+        for (LayerWeights l : w.layers()) {
+            layers.add(new Layer(floats(l.ln1()), half(l.cAttn()), floats(l.cAttnBias()), half(l.attnCProj()),
+                    floats(l.ln2()), half(l.w1()), half(l.w2()), half(l.mlpCProj())));
+        }
+        return new DeviceWeights(
+                w.wte() == null ? null : half(w.wte()),
+                List.copyOf(layers),
+                w.lnF() == null ? null : floats(w.lnF()),
+                w.lmHead() == null ? null : half(w.lmHead()));
+    }
+
+    /** Bytes these arrays take on the device. */
+    long bytes() {
+        long total = (wte == null ? 0 : wte.getNumBytesOfSegment()) + (lmHead == null ? 0 : lmHead.getNumBytesOfSegment())
+                + (lnF == null ? 0 : lnF.getNumBytesOfSegment());
+        for (Layer l : layers) {
+            total += l.ln1.getNumBytesOfSegment() + l.cAttn.getNumBytesOfSegment() + l.cAttnBias.getNumBytesOfSegment()
+                    + l.attnCProj.getNumBytesOfSegment() + l.ln2.getNumBytesOfSegment() + l.w1.getNumBytesOfSegment()
+                    + l.w2.getNumBytesOfSegment() + l.mlpCProj.getNumBytesOfSegment();
+        }
+        return total;
+    }
+
+    /** Bytes of fp16 device weights a shard of these weights needs, before uploading anything. */
+    static long bytesFor(ShardWeights w) {
+        long total = (w.wte() == null ? 0 : w.wte().byteSize() / w.wte().dtype().bytes() * 2);
+        total += w.lmHead() == null ? 0 : (long) w.lmHead().rows() * w.lmHead().cols() * 2;
+        for (LayerWeights l : w.layers()) {
+            total += (l.cAttn().byteSize() / l.cAttn().dtype().bytes() + l.attnCProj().byteSize() / l.attnCProj().dtype().bytes()
+                    + l.w1().byteSize() / l.w1().dtype().bytes() + l.w2().byteSize() / l.w2().dtype().bytes()
+                    + l.mlpCProj().byteSize() / l.mlpCProj().dtype().bytes()) * 2;
+        }
+        return total;
+    }
+
+    private static FloatArray floats(float[] v) {
+        return FloatArray.fromArray(v);
+    }
+
+    /** The matrix as fp16, rows converted in parallel; fails naming the tensor when a value overflows fp16. */
+    private static ShortArray half(Matrix m) {
+        long n = (long) m.rows() * m.cols();
+        if (n > Integer.MAX_VALUE) {
+            throw new IllegalStateException(m.name() + ": " + n + " elements exceed a device array's int index");
+        }
+        ShortArray out = new ShortArray((int) n);
+        int cols = m.cols();
+        IntStream.range(0, m.rows()).parallel().forEach(r -> {
+            long base = (long) r * cols;
+            for (int c = 0; c < cols; c++) {
+                float v = element(m, base + c);
+                short h = Float.floatToFloat16(v);
+                if (Float.isInfinite(Float.float16ToFloat(h)) && !Float.isInfinite(v)) {
+                    throw new IllegalStateException(m.name() + " [" + r + ", " + c + "] = " + v
+                            + " is outside fp16's range, which the GPU backend stores weights in");
+                }
+                out.set((int) (base + c), h);
+            }
+        });
+        return out;
+    }
+
+    private static float element(Matrix m, long index) {
+        return switch (m.dtype()) {
+            case F32 -> m.data().getAtIndex(LE_FLOAT, index);
+            case F16 -> Float.float16ToFloat(m.data().getAtIndex(LE_SHORT, index));
+            case BF16 -> Float.intBitsToFloat((m.data().getAtIndex(LE_SHORT, index) & 0xFFFF) << 16);
+        };
+    }
+}

@@ -1,0 +1,130 @@
+package qwen.service.backend.tornado;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import qwen.service.backend.DeviceOptions;
+import qwen.service.engine.EngineOptions;
+import qwen.service.engine.ShardEngine;
+import qwen.service.engine.StepInput;
+import qwen.service.engine.StepOutput;
+import qwen.service.model.RandomCheckpoint;
+import qwen.service.sampling.SamplingParams;
+
+/**
+ * The GPU benchmark at Qwen-1.8B shapes (random bf16 weights): decode tok/s at batch 1 and
+ * aggregate tok/s at 8, 32 and 64 sequences, prefill tok/s of a 512-token prompt, device memory.
+ * Prints one JSON object per figure. Arguments: [model-dir] [kv-budget-mib]; with no model
+ * directory it writes the random checkpoint to java.io.tmpdir first.
+ *
+ * <p>Run with the SDK's flags: {@code java @$TORNADOVM_HOME/tornado-argfile -Dtornado.recover.bailout=False
+ * -Dtornado.tvm.maxbytecodesize=65536 -cp ... qwen.service.backend.tornado.GpuBench}.
+ */
+public final class GpuBench {
+
+    private static final SamplingParams GREEDY = SamplingParams.greedy(1);
+    private static int vocab = 151_936;
+
+    private GpuBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path model = args.length > 0 && !args[0].isEmpty() ? Path.of(args[0]) : null;
+        long kvMiB = args.length > 1 ? Long.parseLong(args[1]) : 4096;
+        if (model == null) {
+            long t0 = System.nanoTime();
+            model = RandomCheckpoint.qwen18B().writeTo(Files.createTempDirectory("qwen-1_8b-random"));
+            emit("setup", "checkpoint_write_s", (System.nanoTime() - t0) / 1e9);
+        }
+        vocab = qwen.service.model.ModelDirectory.open(model).config().vocabSize();
+        long t0 = System.nanoTime();
+        try (ShardEngine engine = ShardEngine.open(new EngineOptions(model, null, EngineOptions.KernelSet.TORNADO, 1,
+                kvMiB << 20), new DeviceOptions(null, 512))) {
+            TornadoBackend backend = (TornadoBackend) engine.backend();
+            step(engine, List.of(new StepInput("warm", 0, ids(1, 8), null, 0, true, GREEDY)));  // compile + upload
+            emit("setup", "load_compile_upload_s", (System.nanoTime() - t0) / 1e9);
+            System.out.println("{\"device\":\"" + backend.device() + "\"}");
+            engine.release(List.of("warm"));
+            emit("memory", "device_bytes_mib", backend.deviceBytes() / 1048576.0);
+            prefill(engine, 512);
+            for (int batch : new int[] {1, 8, 32, 64}) {
+                decode(engine, batch, 16, batch == 1 ? 128 : 48, "");
+            }
+            try {
+                backend.useCudaGraphs();
+                for (int batch : new int[] {1, 8, 64}) {
+                    decode(engine, batch, 16, batch == 1 ? 128 : 48, "_cudagraph");
+                }
+            } catch (RuntimeException e) {
+                System.out.println("{\"figure\":\"cudagraph\",\"error\":\"" + e.toString().replace('"', '\'') + "\"}");
+            }
+        }
+        System.exit(0);
+    }
+
+    /** Median of 3 runs of a 512-token prompt in one step (logits of its last row). */
+    private static void prefill(ShardEngine engine, int tokens) {
+        double[] s = new double[3];
+        for (int r = 0; r < 3; r++) {
+            long t = System.nanoTime();
+            step(engine, List.of(new StepInput("p" + r, 0, ids(r + 10, tokens), null, 0, true, GREEDY)));
+            s[r] = (System.nanoTime() - t) / 1e9;
+            engine.release(List.of("p" + r));
+        }
+        Arrays.sort(s);
+        emit("prefill_" + tokens, "tok_per_s", tokens / s[1]);
+    }
+
+    /** batch sequences prefilled with prompt tokens each, then steps decode steps of the whole batch. */
+    private static void decode(ShardEngine engine, int batch, int prompt, int steps, String variant) {
+        List<String> names = new ArrayList<>();
+        List<StepInput> first = new ArrayList<>();
+        for (int b = 0; b < batch; b++) {
+            names.add("d" + batch + "_" + b);
+            first.add(new StepInput(names.get(b), 0, ids(100 + b, prompt), null, 0, true, GREEDY));
+        }
+        List<StepOutput> outs = new ArrayList<>();
+        int perStep = Math.max(1, 512 / prompt);                 // prefill within the 512-row step buffers
+        for (int from = 0; from < batch; from += perStep) {
+            outs.addAll(step(engine, first.subList(from, Math.min(batch, from + perStep))));
+        }
+        double[] stepSeconds = new double[steps];
+        for (int s = 0; s < steps; s++) {
+            List<StepInput> next = new ArrayList<>();
+            for (int b = 0; b < batch; b++) {
+                next.add(new StepInput(names.get(b), prompt + s, new int[] {outs.get(b).sample().id()}, null, 0, true, GREEDY));
+            }
+            long t = System.nanoTime();
+            outs = step(engine, next);
+            stepSeconds[s] = (System.nanoTime() - t) / 1e9;
+        }
+        engine.release(names);
+        double[] sorted = stepSeconds.clone();
+        Arrays.sort(sorted);
+        double median = sorted[steps / 2];
+        System.out.printf(Locale.ROOT, "{\"figure\":\"decode_batch_%d%s\",\"tok_per_s\":%.1f,\"step_ms_median\":%.3f,"
+                + "\"step_ms_min\":%.3f,\"steps\":%d}%n", batch, variant, batch / median, median * 1e3, sorted[0] * 1e3, steps);
+    }
+
+    private static List<StepOutput> step(ShardEngine engine, List<StepInput> inputs) {
+        List<StepOutput> outs = engine.step(inputs);
+        for (StepOutput o : outs) {
+            if (o.failure() != null) {
+                throw new IllegalStateException(o.failure().message());
+            }
+        }
+        return outs;
+    }
+
+    private static int[] ids(long seed, int n) {
+        return new SplittableRandom(seed).ints(n, 0, vocab).toArray();
+    }
+
+    private static void emit(String figure, String key, double value) {
+        System.out.printf(Locale.ROOT, "{\"figure\":\"%s\",\"%s\":%.2f}%n", figure, key, value);
+    }
+}

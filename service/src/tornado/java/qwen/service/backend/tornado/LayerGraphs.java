@@ -1,0 +1,184 @@
+package qwen.service.backend.tornado;
+
+import java.util.ArrayList;
+import java.util.List;
+import qwen.service.model.QwenConfig;
+import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.WorkerGrid1D;
+import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+
+/**
+ * The one builder of the shard's task graphs: every block gets the same tasks from
+ * {@link #block}, so a fix here is a fix for every layer and dtype.
+ *
+ * <p>Task order of one step (T rows; the first shard starts with embed, the last ends with the
+ * head):
+ * <pre>
+ *   embed            x = wte[token]                                (first shard only)
+ *   per block l:
+ *     l{l}_ln1       xn  = RMSNorm(x, ln_1)
+ *     l{l}_qkv       qkv = c_attn(xn) + bias
+ *     l{l}_rope      q, k rotated (q times logn); k, v written to the KV slot of each row
+ *     l{l}_attn      att = softmax(q K^T / sqrt(head_dim)) V       (causal, per row and head)
+ *     l{l}_proj      x  += attn.c_proj(att)
+ *     l{l}_ln2       xn  = RMSNorm(x, ln_2)
+ *     l{l}_mlp       hid = w1(xn) * silu(w2(xn))
+ *     l{l}_down      x  += mlp.c_proj(hid)
+ *   gather           rows whose logits are wanted                  (last shard only)
+ *   lnf              RMSNorm(rows, ln_f)
+ *   head             logits = lm_head(rows)
+ * </pre>
+ * A TaskGraph holds a bounded number of tasks, so the blocks are split into graphs of
+ * {@code blocksPerGraph}; graph k consumes graph k-1's device buffers (persistOnDevice /
+ * consumeFromDevice) and a step runs the graphs in order. Weights and KV arenas go to the device
+ * with the first step and stay; meta and rot (and x on shards after the first) go every step;
+ * outputs come back on demand, only the rows used.
+ */
+final class LayerGraphs {
+
+    /** Threads per work-group of every kernel. */
+    static final int LOCAL = 128;
+
+    private final QwenConfig cfg;
+    private final DeviceWeights w;
+    private final DeviceKv kv;
+    private final StepBuffers b;
+    private final int maxContext;
+    private final String prefix;
+    private final GridScheduler grids = new GridScheduler();
+    private final KernelContext ctx = new KernelContext();
+
+    LayerGraphs(QwenConfig cfg, DeviceWeights weights, DeviceKv kv, StepBuffers buffers, int maxContext, String prefix) {
+        this.cfg = cfg;
+        this.w = weights;
+        this.kv = kv;
+        this.b = buffers;
+        this.maxContext = maxContext;
+        this.prefix = prefix;
+    }
+
+    /** Task id of an operation of block {@code layer}: named once, here. */
+    static String taskId(int layer, String op) {
+        return "l" + layer + "_" + op;
+    }
+
+    GridScheduler grids() {
+        return grids;
+    }
+
+    /** The graphs of one step, in execution order. */
+    List<ImmutableTaskGraph> build(int blocksPerGraph) {
+        List<DeviceWeights.Layer> layers = w.layers();
+        int graphs = Math.max(1, (layers.size() + blocksPerGraph - 1) / blocksPerGraph);
+        Object[] shared = sharedBuffers();
+        List<ImmutableTaskGraph> out = new ArrayList<>();
+        String previous = null;
+        for (int g = 0; g < graphs; g++) {
+            String name = prefix + g;
+            TaskGraph tg = new TaskGraph(name);
+            boolean first = g == 0;
+            boolean last = g == graphs - 1;
+            if (first) {
+                inputs(tg);
+            } else {
+                tg.consumeFromDevice(previous, shared);
+            }
+            int from = g * blocksPerGraph;
+            int to = Math.min(layers.size(), from + blocksPerGraph);
+            for (int l = from; l < to; l++) {
+                DeviceWeights.Layer lw = layers.get(l);
+                tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, lw.ln1(), lw.cAttn(), lw.cAttnBias(), lw.attnCProj(),
+                        lw.ln2(), lw.w1(), lw.w2(), lw.mlpCProj(), kv.arena(l));
+                block(tg, name, l, lw);
+            }
+            if (last) {
+                outputs(tg, name);
+            } else {
+                tg.persistOnDevice(shared);
+            }
+            out.add(tg.snapshot());
+            previous = name;
+        }
+        return out;
+    }
+
+    private Object[] sharedBuffers() {
+        return new Object[] {b.meta, b.rot, b.x, b.xn, b.qkv, b.att, b.hid, b.noBias};
+    }
+
+    private void inputs(TaskGraph tg) {
+        tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, b.meta, b.rot);
+        if (w.wte() != null) {
+            tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.wte(), b.x);
+            task(tg, tg.getTaskGraphName(), "embed", b.layout.maxRows(), LOCAL);
+            tg.task("embed", RowKernels::embed, ctx, w.wte(), b.meta, b.layout.tokens(), b.x, cfg.hiddenSize(), LOCAL);
+        } else {
+            tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, b.x);
+        }
+        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, b.xn, b.qkv, b.att, b.hid, b.noBias);
+    }
+
+    /** One transformer block (SPEC 3.2), in the model's order. */
+    private void block(TaskGraph tg, String graph, int l, DeviceWeights.Layer lw) {
+        int d = cfg.hiddenSize();
+        int f = cfg.ffnDim();
+        int rows = b.layout.maxRows();
+        StepMeta m = b.layout;
+        String id = taskId(l, "ln1");
+        task(tg, graph, id, rows, LOCAL);
+        tg.task(id, NormKernels::rmsnorm, ctx, b.x, lw.ln1(), b.xn, b.meta, StepMeta.ROWS, d, cfg.rmsEps(), LOCAL);
+        id = taskId(l, "qkv");
+        task(tg, graph, id, cfg.qkvDim(), LOCAL);
+        tg.task(id, LinearKernels::linear, ctx, lw.cAttn(), b.xn, b.qkv, lw.cAttnBias(), b.meta, StepMeta.ROWS, d,
+                cfg.qkvDim(), 1, 0, LOCAL);
+        id = taskId(l, "rope");
+        task(tg, graph, id, rows, LOCAL);
+        tg.task(id, AttentionKernels::ropeAppend, ctx, b.qkv, b.rot, kv.arena(l), b.meta, m.slots(), rows, cfg.numHeads(),
+                cfg.headDim(), LOCAL);
+        id = taskId(l, "attn");
+        task(tg, graph, id, rows * cfg.numHeads(), LOCAL);
+        tg.task(id, AttentionKernels::attend, ctx, b.qkv, kv.arena(l), b.att, b.meta, m.positions(), m.pageBase(),
+                m.pageTable(), cfg.numHeads(), cfg.headDim(), maxContext, LOCAL);
+        id = taskId(l, "proj");
+        task(tg, graph, id, d, LOCAL);
+        tg.task(id, LinearKernels::linear, ctx, lw.attnCProj(), b.att, b.x, b.noBias, b.meta, StepMeta.ROWS, d, d, 0, 1, LOCAL);
+        id = taskId(l, "ln2");
+        task(tg, graph, id, rows, LOCAL);
+        tg.task(id, NormKernels::rmsnorm, ctx, b.x, lw.ln2(), b.xn, b.meta, StepMeta.ROWS, d, cfg.rmsEps(), LOCAL);
+        id = taskId(l, "mlp");
+        task(tg, graph, id, f, LOCAL);
+        tg.task(id, LinearKernels::gated, ctx, lw.w1(), lw.w2(), b.xn, b.hid, b.meta, d, f, LOCAL);
+        id = taskId(l, "down");
+        task(tg, graph, id, d, LOCAL);
+        tg.task(id, LinearKernels::linear, ctx, lw.mlpCProj(), b.hid, b.x, b.noBias, b.meta, StepMeta.ROWS, f, d, 0, 1, LOCAL);
+    }
+
+    private void outputs(TaskGraph tg, String graph) {
+        if (w.lmHead() == null) {
+            tg.transferToHost(DataTransferMode.UNDER_DEMAND, b.x);
+            return;
+        }
+        int d = cfg.hiddenSize();
+        int rows = b.layout.maxRows();
+        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.lnF(), w.lmHead(), b.gathered, b.logits);
+        task(tg, graph, "gather", rows, LOCAL);
+        tg.task("gather", RowKernels::gather, ctx, b.x, b.meta, b.layout.logitRows(), b.gathered, d, LOCAL);
+        task(tg, graph, "lnf", rows, LOCAL);
+        tg.task("lnf", NormKernels::rmsnorm, ctx, b.gathered, w.lnF(), b.gathered, b.meta, StepMeta.LOGIT_ROWS, d,
+                cfg.rmsEps(), LOCAL);
+        task(tg, graph, "head", cfg.vocabSize(), LOCAL);
+        tg.task("head", LinearKernels::linear, ctx, w.lmHead(), b.gathered, b.logits, b.noBias, b.meta, StepMeta.LOGIT_ROWS,
+                d, cfg.vocabSize(), 0, 0, LOCAL);
+        tg.transferToHost(DataTransferMode.EVERY_EXECUTION, b.logits);
+    }
+
+    /** Registers a grid of {@code groups} work-groups of {@code local} threads for a task. */
+    private void task(TaskGraph tg, String graph, String id, int groups, int local) {
+        WorkerGrid1D grid = new WorkerGrid1D(groups * local);
+        grid.setLocalWork(local, 1, 1);
+        grids.addWorkerGrid(graph + "." + id, grid);
+    }
+}

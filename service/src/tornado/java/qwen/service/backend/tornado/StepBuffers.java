@@ -1,0 +1,59 @@
+package qwen.service.backend.tornado;
+
+import qwen.service.model.QwenConfig;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
+
+/**
+ * The step's device buffers, sized once for {@code maxRows} token rows. Only {@link #meta},
+ * {@link #rot} and (on shards after the first) {@link #x} go to the device each step; only the
+ * used prefix of {@link #logits} (or of x, on shards before the last) comes back.
+ */
+final class StepBuffers {
+
+    final StepMeta layout;
+    final IntArray meta;        // StepMeta layout
+    final FloatArray rot;       // cos [R, half], sin [R, half], logn [R]
+    final FloatArray x;         // [R, d] residual stream
+    final FloatArray xn;        // [R, d] normed rows
+    final FloatArray qkv;       // [R, 3d] c_attn output; q rotated in place
+    final FloatArray att;       // [R, d] attention output, heads concatenated
+    final FloatArray hid;       // [R, f] w1 * silu(w2)
+    final FloatArray gathered;  // [R, d] rows whose logits are wanted (head shard)
+    final FloatArray logits;    // [R, vocab] (head shard)
+    final FloatArray noBias = new FloatArray(1);
+
+    StepBuffers(QwenConfig cfg, int maxRows, int maxPages, boolean head) {
+        int d = cfg.hiddenSize();
+        this.layout = new StepMeta(maxRows, maxPages);
+        this.meta = new IntArray(layout.size());
+        this.rot = new FloatArray(maxRows * cfg.headDim() + maxRows);
+        this.x = new FloatArray(maxRows * d);
+        this.xn = new FloatArray(maxRows * d);
+        this.qkv = new FloatArray(maxRows * cfg.qkvDim());
+        this.att = new FloatArray(maxRows * d);
+        this.hid = new FloatArray(maxRows * cfg.ffnDim());
+        this.gathered = new FloatArray(head ? maxRows * d : 1);
+        long logitFloats = head ? (long) maxRows * cfg.vocabSize() : 1;
+        if (logitFloats > Integer.MAX_VALUE) {
+            throw new IllegalStateException(maxRows + " rows of " + cfg.vocabSize()
+                    + " logits exceed one device array; lower qwen.shard.max-step-tokens");
+        }
+        this.logits = new FloatArray((int) logitFloats);
+    }
+
+    /** Bytes of all step buffers. */
+    long bytes() {
+        return meta.getNumBytesOfSegment() + rot.getNumBytesOfSegment() + x.getNumBytesOfSegment() + xn.getNumBytesOfSegment()
+                + qkv.getNumBytesOfSegment() + att.getNumBytesOfSegment() + hid.getNumBytesOfSegment()
+                + gathered.getNumBytesOfSegment() + logits.getNumBytesOfSegment();
+    }
+
+    /** Bytes of the step buffers for a shape, before allocating them. */
+    static long bytesFor(QwenConfig cfg, int maxRows, int maxPages, boolean head) {
+        long d = cfg.hiddenSize();
+        long floats = maxRows * (cfg.headDim() + 1L) + maxRows * (4 * d + cfg.qkvDim() + cfg.ffnDim())
+                + (head ? maxRows * (d + (long) cfg.vocabSize()) : 2);
+        return floats * Float.BYTES + (long) new StepMeta(maxRows, maxPages).size() * Integer.BYTES;
+    }
+}

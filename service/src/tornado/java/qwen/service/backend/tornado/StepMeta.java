@@ -1,0 +1,55 @@
+package qwen.service.backend.tornado;
+
+/**
+ * Layout of the step's integer inputs, one {@code IntArray} sent to the device with every step.
+ * Kernels read their row count and per-row facts from it, so one compiled plan serves every
+ * batch shape up to {@code maxRows} rows.
+ *
+ * <pre>
+ * index                         what
+ * ROWS                          T: token rows in this step (all chunks, in order)
+ * LOGIT_ROWS                    rows whose logits the head computes
+ * tokens()    + t               token id of row t
+ * positions() + t               absolute position of row t in its sequence
+ * slots()     + t               float offset of row t's key row inside a layer's KV arena
+ * pageBase()  + t               where row t's sequence's page list starts in the page table
+ * logitRows() + i               row index of the i-th logits row
+ * pageTable() + p               device page ids, one list per chunk
+ * </pre>
+ *
+ * @param maxRows most token rows per step
+ * @param maxPages device pages in the KV arena (bounds the page table)
+ */
+record StepMeta(int maxRows, int maxPages) {
+
+    static final int ROWS = 0;
+    static final int LOGIT_ROWS = 1;
+
+    int tokens() {
+        return 2;
+    }
+
+    int positions() {
+        return 2 + maxRows;
+    }
+
+    int slots() {
+        return 2 + 2 * maxRows;
+    }
+
+    int pageBase() {
+        return 2 + 3 * maxRows;
+    }
+
+    int logitRows() {
+        return 2 + 4 * maxRows;
+    }
+
+    int pageTable() {
+        return 2 + 5 * maxRows;
+    }
+
+    int size() {
+        return pageTable() + maxPages;
+    }
+}
