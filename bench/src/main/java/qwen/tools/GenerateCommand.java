@@ -42,7 +42,8 @@ public final class GenerateCommand {
 
     private static void run(String[] argv) throws Exception {
         Args a = new Args(argv, Set.of("model", "prompt-ids", "prompt", "max-new-tokens", "temperature", "top-k",
-                "top-p", "repetition-penalty", "seed", "top-logprobs", "stop-ids", "layers", "threads", "kv-budget-mb"),
+                "top-p", "repetition-penalty", "seed", "top-logprobs", "stop-ids", "layers", "threads", "kv-budget-mb",
+                "quantize"),
                 Set.of("scalar", "text"));
         Path model = Path.of(a.required("model"));
         int[] prompt = a.has("prompt-ids") ? a.integers("prompt-ids") : tokenize(model, a.required("prompt"));
@@ -56,7 +57,14 @@ public final class GenerateCommand {
                 a.integer("threads", Runtime.getRuntime().availableProcessors()),
                 a.integer("kv-budget-mb", 1024) * 1024L * 1024L);
         Generator.Result result;
-        try (ShardEngine engine = ShardEngine.open(options)) {
+        qwen.service.model.DType quantize = null;
+        if (a.has("quantize")) {
+            quantize = qwen.service.model.DType.valueOf(a.required("quantize").toUpperCase(java.util.Locale.ROOT));
+            if (!quantize.quantized()) {
+                throw new IllegalArgumentException("--quantize must be Q8_0 or Q4_0, got " + quantize.tag());
+            }
+        }
+        try (ShardEngine engine = ShardEngine.open(options, quantize)) {
             result = Generator.generate(engine, prompt, a.integer("max-new-tokens", 16), params, stops, id -> { });
         }
         Map<String, Object> json = new LinkedHashMap<>();
@@ -83,9 +91,13 @@ public final class GenerateCommand {
         return tokenizerFor(model).encode(text, SpecialTokens.ALL);
     }
 
-    /** The model directory's qwen.tiktoken when it has one, else the bundled copy of the real vocabulary. */
+    /**
+     * The model directory's qwen.tiktoken (for a GGUF file: the one beside it) when there is one,
+     * else the bundled copy of the real vocabulary.
+     */
     private static QwenTokenizer tokenizerFor(Path model) throws Exception {
-        Path file = model.resolve("qwen.tiktoken");
+        Path file = qwen.service.model.gguf.GgufLoader.isGguf(model)
+                ? model.toAbsolutePath().resolveSibling("qwen.tiktoken") : model.resolve("qwen.tiktoken");
         return Files.exists(file) ? QwenTokenizer.fromFile(file) : QwenTokenizer.bundled();
     }
 }

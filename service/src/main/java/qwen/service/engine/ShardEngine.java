@@ -14,8 +14,8 @@ import qwen.service.backend.cpu.CpuBackend;
 import qwen.service.backend.cpu.Kernels;
 import qwen.service.backend.cpu.ScalarKernels;
 import qwen.service.backend.cpu.VectorKernels;
-import qwen.service.model.CheckpointLoader;
-import qwen.service.model.ModelDirectory;
+import qwen.service.model.Checkpoints;
+import qwen.service.model.Quantizer;
 import qwen.service.model.ShardWeights;
 import qwen.service.kv.KvPool;
 import qwen.service.kv.SequenceKv;
@@ -44,19 +44,33 @@ public final class ShardEngine implements AutoCloseable {
 
     /** {@link #open(EngineOptions, DeviceOptions)} with the default device and 512-token steps. */
     public static ShardEngine open(EngineOptions options) {
-        return open(options, new DeviceOptions(null, 512));
+        return open(options, new DeviceOptions(null, 512), null);
+    }
+
+    /** {@link #open(EngineOptions, DeviceOptions, qwen.service.model.DType)} without quantize-on-load. */
+    public static ShardEngine open(EngineOptions options, DeviceOptions device) {
+        return open(options, device, null);
+    }
+
+    /** The default device, with every matrix re-encoded to {@code quantizeTo} (Q8_0 or Q4_0) on load. */
+    public static ShardEngine open(EngineOptions options, qwen.service.model.DType quantizeTo) {
+        return open(options, new DeviceOptions(null, 512), quantizeTo);
     }
 
     /**
-     * Loads the options' layer range and starts its backend: the CPU kernels, or TornadoVM on the
-     * device {@code device} names. Fails with a {@link qwen.service.model.CheckpointException}
-     * naming the file and tensor on a bad checkpoint, and with an {@link IllegalStateException}
-     * saying why when the device backend cannot start; there is no silent fallback to the CPU.
+     * Loads the options' layer range (any format {@link Checkpoints} reads), re-encodes it to
+     * {@code quantizeTo} when not null ({@link Quantizer}), and starts its backend: the CPU kernels, or
+     * TornadoVM on the device {@code device} names. Fails with a
+     * {@link qwen.service.model.CheckpointException} naming the file and tensor on a bad checkpoint,
+     * and with an {@link IllegalStateException} saying why when the device backend cannot start;
+     * there is no silent fallback to the CPU.
      */
-    public static ShardEngine open(EngineOptions options, DeviceOptions device) {
-        ModelDirectory dir = ModelDirectory.open(options.modelDir());
-        QwenConfig cfg = dir.config();
-        ShardWeights weights = CheckpointLoader.load(options.modelDir(), options.range(cfg.numLayers()));
+    public static ShardEngine open(EngineOptions options, DeviceOptions device, qwen.service.model.DType quantizeTo) {
+        QwenConfig cfg = Checkpoints.config(options.modelDir());
+        ShardWeights weights = Checkpoints.load(options.modelDir(), options.range(cfg.numLayers()));
+        if (quantizeTo != null) {
+            weights = Quantizer.quantize(weights, quantizeTo);
+        }
         if (options.kernels() == EngineOptions.KernelSet.TORNADO) {
             ComputeBackend backend;
             try {

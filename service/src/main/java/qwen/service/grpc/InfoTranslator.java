@@ -58,6 +58,8 @@ final class InfoTranslator {
             case F32 -> WeightDtype.WEIGHT_DTYPE_F32;
             case F16 -> WeightDtype.WEIGHT_DTYPE_F16;
             case BF16 -> WeightDtype.WEIGHT_DTYPE_BF16;
+            case Q8_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q8_0;
+            case Q4_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_0;
         };
     }
 }

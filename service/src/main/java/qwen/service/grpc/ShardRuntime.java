@@ -79,7 +79,7 @@ public class ShardRuntime {
             if (resolved.randomWeights()) {
                 DemoCheckpoint.prepare(resolved.demo(), resolved.modelDir());
             }
-            QwenConfig model = ModelDirectory.open(resolved.modelDir()).config();
+            QwenConfig model = qwen.service.model.Checkpoints.config(resolved.modelDir());
             LayerRange range = checkLayers(resolved, model);
             checkMessageSize(resolved, model);
             settings = resolved;

@@ -1,33 +1,70 @@
 package qwen.service.model;
 
-/** Element types a checkpoint tensor may have, with their safetensors header tags. */
+/**
+ * Weight types: the element types of safetensors checkpoints (F32, F16, BF16) and the block
+ * quantizations of GGUF files (Q8_0, Q4_0), which store a row as blocks of {@link #blockSize()}
+ * elements in {@link #blockBytes()} bytes each, an f16 scale first.
+ *
+ * <pre>
+ * Q8_0 block (34 bytes, 32 weights):  f16 d, int8 q[32];        w[i] = d * q[i]
+ * Q4_0 block (18 bytes, 32 weights):  f16 d, uint8 qs[16];      w[i]      = d * ((qs[i] &amp; 15) - 8)
+ *                                                              w[i + 16] = d * ((qs[i] &gt;&gt; 4) - 8)
+ * </pre>
+ */
 public enum DType {
-    F32("F32", 4),
-    F16("F16", 2),
-    BF16("BF16", 2);
+    F32("F32", 1, 4),
+    F16("F16", 1, 2),
+    BF16("BF16", 1, 2),
+    Q8_0("Q8_0", 32, 34),
+    Q4_0("Q4_0", 32, 18);
 
     private final String tag;
-    private final int bytes;
+    private final int blockSize;
+    private final int blockBytes;
 
-    DType(String tag, int bytes) {
+    DType(String tag, int blockSize, int blockBytes) {
         this.tag = tag;
-        this.bytes = bytes;
+        this.blockSize = blockSize;
+        this.blockBytes = blockBytes;
     }
 
-    /** The dtype string used in safetensors headers ("F32", "F16", "BF16"). */
+    /** The type's name: the safetensors dtype string for element types ("F32", "F16", "BF16"). */
     public String tag() {
         return tag;
     }
 
-    /** Bytes per element. */
+    /** Bytes per element of an element type; block-quantized types have none (see {@link #rowBytes}). */
     public int bytes() {
-        return bytes;
+        if (quantized()) {
+            throw new UnsupportedOperationException(tag + " is block-quantized: use rowBytes(cols)");
+        }
+        return blockBytes;
     }
 
-    /** Parses a safetensors dtype tag; null when the tag names a type we do not load. */
+    /** Elements per block: 1 for element types. */
+    public int blockSize() {
+        return blockSize;
+    }
+
+    /** Bytes per block (per element for element types). */
+    public int blockBytes() {
+        return blockBytes;
+    }
+
+    /** True for the block-quantized types. */
+    public boolean quantized() {
+        return blockSize > 1;
+    }
+
+    /** Bytes of a row of {@code cols} elements; cols must be a multiple of {@link #blockSize()}. */
+    public long rowBytes(long cols) {
+        return cols / blockSize * blockBytes;
+    }
+
+    /** Parses a safetensors dtype tag; null when the tag names a type safetensors files may not hold. */
     public static DType ofTag(String tag) {
         for (DType t : values()) {
-            if (t.tag.equals(tag)) {
+            if (!t.quantized() && t.tag.equals(tag)) {
                 return t;
             }
         }

@@ -11,16 +11,26 @@ import java.lang.foreign.MemorySegment;
  * @param dtype element type of {@code data}
  * @param rows output features
  * @param cols input features
- * @param data rows * cols * dtype.bytes() bytes, little-endian, row-major
+ * @param data rows * dtype.rowBytes(cols) bytes, little-endian, row-major (for a block-quantized
+ *     dtype each row is cols / blockSize blocks)
  */
 public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
 
     public Matrix {
-        long expected = (long) rows * cols * dtype.bytes();
+        if (cols % dtype.blockSize() != 0) {
+            throw new IllegalArgumentException(name + ": " + cols + " columns is not a multiple of the "
+                    + dtype.tag() + " block size " + dtype.blockSize());
+        }
+        long expected = rows * dtype.rowBytes(cols);
         if (data.byteSize() != expected) {
             throw new IllegalArgumentException(name + ": " + data.byteSize() + " bytes for ["
                     + rows + ", " + cols + "] " + dtype.tag() + ", expected " + expected);
         }
+    }
+
+    /** Bytes of one row. */
+    public long rowBytes() {
+        return dtype.rowBytes(cols);
     }
 
     /** Bytes one full pass over this matrix reads. */

@@ -64,8 +64,8 @@ public record RandomCheckpoint(int hiddenSize, int numLayers, int numHeads, int 
             throw new IllegalArgumentException("bad random checkpoint sizes: " + hiddenSize + "/" + numLayers + "/"
                     + numHeads + "/" + ffnDim + "/" + vocabSize + "/" + seqLength + "/" + shards);
         }
-        if (dtype == null) {
-            throw new IllegalArgumentException("dtype is required");
+        if (dtype == null || dtype.quantized()) {
+            throw new IllegalArgumentException("dtype must be F32, F16 or BF16, got " + dtype);
         }
     }
 
@@ -280,6 +280,7 @@ public record RandomCheckpoint(int hiddenSize, int numLayers, int numHeads, int 
             case BF16 -> "bfloat16";
             case F16 -> "float16";
             case F32 -> "float32";
+            case Q8_0, Q4_0 -> throw new IllegalStateException("a safetensors checkpoint holds no " + dtype.tag());
         });
         c.put("transformers_version", "4.32.0");
         c.put("use_cache", true);

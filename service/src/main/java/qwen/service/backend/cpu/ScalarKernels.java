@@ -4,6 +4,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import qwen.service.kv.LayerKv;
 import qwen.service.model.Matrix;
+import qwen.service.model.QuantBlocks;
 
 /**
  * The reference kernels: plain loops, one element at a time, on the calling thread. They define
@@ -27,6 +28,7 @@ public final class ScalarKernels implements Kernels {
             case F32 -> w.data().getAtIndex(LE_FLOAT, index);
             case F16 -> Float.float16ToFloat(w.data().getAtIndex(LE_SHORT, index));
             case BF16 -> bf16ToFloat(w.data().getAtIndex(LE_SHORT, index));
+            case Q8_0, Q4_0 -> QuantBlocks.element(w, (int) (index / w.cols()), (int) (index % w.cols()));
         };
     }
 

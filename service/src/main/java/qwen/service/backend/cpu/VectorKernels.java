@@ -10,6 +10,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import qwen.service.kv.LayerKv;
 import qwen.service.model.Matrix;
+import qwen.service.model.QuantBlocks;
 
 /**
  * The serving kernels: the Java Vector API at the platform's preferred width (any width; tails
@@ -106,6 +107,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
                     out[offset + i] = Float.float16ToFloat(data.getAtIndex(LE_SHORT, row + i));
                 }
             }
+            case Q8_0, Q4_0 -> QuantBlocks.row(wte, id, out, offset);
         }
     }
 

@@ -17,8 +17,11 @@ import qwen.service.model.Matrix;
  * <p>bf16 and f16 weights are loaded as int lanes of two elements; the activations are permuted
  * once per call into the matching {@link #pairLayout}.
  *
- * <p>bf16 prefill of at least {@link #PACKED_MIN_TOKENS} tokens goes through {@link PackedBf16}
- * instead (weights converted to f32 panels once per token tile, 6 rows x 16 tokens register
+ * <p>Q8_0 and Q4_0 decode reads the quant blocks directly ({@link QuantDot}); with 2..31 tokens
+ * four rows at a time are dequantized to a tile first, like F16.
+ *
+ * <p>Prefill of at least {@link #PACKED_MIN_TOKENS} tokens with any weight type but F32 goes
+ * through {@link PackedMatmul} instead (weights converted to f32 panels once per token tile, 6 rows x 16 tokens register
  * tile), in ranges of whole six-row panels.
  */
 final class VectorMatmul {
@@ -40,7 +43,7 @@ final class VectorMatmul {
     /** Fewest four-row blocks in a range: 16 rows of 2048 bf16 are 64 KiB of weights. */
     private static final int MIN_CHUNK_BLOCKS = 4;
     /**
-     * Fewest tokens for which bf16 weights go through {@link PackedBf16}: measured on a Zen 1
+     * Fewest tokens for which bf16 weights go through {@link PackedMatmul}: measured on a Zen 1
      * core it beats the 4 x 2 kernel by ~15% from 48 tokens, breaks even at 24..32 and loses
      * ~8% at 16 (where each converted weight feeds only two FMAs).
      */
@@ -50,6 +53,7 @@ final class VectorMatmul {
     private final float[][] tiles;
     private float[] permuted = new float[0];
     private float[] transposed = new float[0];
+    private float[] blockSums = new float[0];
 
     VectorMatmul(WorkerPool pool) {
         this.pool = pool;
@@ -67,32 +71,48 @@ final class VectorMatmul {
         if (tokens <= 0 || rows == 0) {
             return;
         }
-        if (w.dtype() == DType.BF16 && tokens >= PACKED_MIN_TOKENS) {
+        if (w.dtype() != DType.F32 && tokens >= PACKED_MIN_TOKENS) {
             packed(w, x, tokens, out);
             return;
         }
-        float[] xs = w.dtype() == DType.F32 ? x : pairLayout(x, tokens, cols);
+        if (w.dtype().quantized() && tokens == 1) {
+            quantizedDecode(w, x, out);
+            return;
+        }
+        boolean natural = w.dtype() == DType.F32 || w.dtype().quantized();
+        float[] xs = natural ? x : pairLayout(x, tokens, cols);
         int blocks = (rows + 3) / 4;
         int chunk = Math.max(MIN_CHUNK_BLOCKS, blocks / (CHUNKS_PER_THREAD * pool.threads()));
         pool.forEachChunk(blocks, chunk, (worker, b0, b1) ->
                 rowRange(w, xs, tokens, out, worker, 4 * b0, Math.min(rows, 4 * b1)));
     }
 
-    /** bf16 prefill through {@link PackedBf16}, rows split into ranges of whole panels. */
+    /** One token times a Q8_0 / Q4_0 matrix, read block by block ({@link QuantDot}). */
+    private void quantizedDecode(Matrix w, float[] x, float[] out) {
+        int rows = w.rows();
+        int cols = w.cols();
+        float[] xsum = blockSums = QuantDot.blockSums(x, 0, cols, blockSums);
+        int blocks = (rows + 3) / 4;
+        int chunk = Math.max(MIN_CHUNK_BLOCKS, blocks / (CHUNKS_PER_THREAD * pool.threads()));
+        pool.forEachChunk(blocks, chunk, (worker, b0, b1) ->
+                QuantDot.rows(w.dtype(), w.data(), rows, cols, x, 0, xsum, out, 4 * b0, Math.min(rows, 4 * b1)));
+    }
+
+    /** Prefill through {@link PackedMatmul}, rows split into ranges of whole panels. */
     private void packed(Matrix w, float[] x, int tokens, float[] out) {
         int rows = w.rows();
         int cols = w.cols();
-        int tp = PackedBf16.paddedTokens(tokens);
+        int tp = PackedMatmul.paddedTokens(tokens);
         if (transposed.length < tp * cols) {
             transposed = new float[tp * cols];
         }
         float[] xT = transposed;
-        PackedBf16.transpose(x, tokens, cols, xT, tp);
-        int panels = (rows + PackedBf16.PANEL - 1) / PackedBf16.PANEL;
+        PackedMatmul.transpose(x, tokens, cols, xT, tp);
+        int panels = (rows + PackedMatmul.PANEL - 1) / PackedMatmul.PANEL;
         int chunk = Math.max(MIN_CHUNK_BLOCKS, panels / (CHUNKS_PER_THREAD * pool.threads()));
         pool.forEachChunk(panels, chunk, (worker, p0, p1) ->
-                PackedBf16.rows(w.data(), rows, cols, xT, tokens, tp, out, PackedBf16.PANEL * p0,
-                        Math.min(rows, PackedBf16.PANEL * p1), tile(worker, PackedBf16.scratchSize(cols))));
+                PackedMatmul.rows(w.dtype(), w.data(), rows, cols, xT, tokens, tp, out, PackedMatmul.PANEL * p0,
+                        Math.min(rows, PackedMatmul.PANEL * p1), tile(worker, PackedMatmul.scratchSize(cols))));
     }
 
     /**
@@ -169,7 +189,8 @@ final class VectorMatmul {
         MemorySegment data = w.data();
         int rows = w.rows();
         int cols = w.cols();
-        boolean f32 = w.dtype() == DType.F32;
+        DType type = w.dtype();
+        boolean f32 = type == DType.F32;
         float[] tile = tile(worker, 4 * cols);
         for (int r = r0; r < r1; r += 4) {
             int n = Math.min(4, r1 - r);
@@ -179,6 +200,8 @@ final class VectorMatmul {
             }
             if (f32) {
                 TileDot.fillF32(data, cols, r, n, tile);
+            } else if (type.quantized()) {
+                QuantDot.fill(type, data, cols, r, n, 0, cols, tile, 0, cols);
             } else {
                 TileDot.fillF16(data, cols, r, n, tile);
             }

@@ -7,6 +7,7 @@ import java.nio.ByteOrder;
 import java.util.Random;
 import qwen.service.model.DType;
 import qwen.service.model.Matrix;
+import qwen.service.model.QuantBlocks;
 
 /** Random weights and activations for kernel tests, from fixed seeds. */
 final class KernelTestData {
@@ -23,6 +24,17 @@ final class KernelTestData {
     static Matrix matrix(DType dtype, int rows, int cols, long seed) {
         Random rnd = new Random(seed);
         long n = (long) rows * cols;
+        if (dtype.quantized()) {
+            MemorySegment data = Arena.ofAuto().allocate(rows * dtype.rowBytes(cols), 64);
+            float[] row = new float[cols];
+            for (int r = 0; r < rows; r++) {
+                for (int i = 0; i < cols; i++) {
+                    row[i] = rnd.nextFloat() * 2 - 1;
+                }
+                QuantBlocks.encode(dtype, row, 0, cols, data, r * dtype.rowBytes(cols));
+            }
+            return new Matrix("test." + dtype.tag() + "." + rows + "x" + cols, dtype, rows, cols, data);
+        }
         MemorySegment data = Arena.ofAuto().allocate(n * dtype.bytes(), 64);
         for (long i = 0; i < n; i++) {
             float v = rnd.nextFloat() * 2 - 1;
@@ -30,9 +42,15 @@ final class KernelTestData {
                 case F32 -> data.setAtIndex(LE_FLOAT, i, v);
                 case F16 -> data.setAtIndex(LE_SHORT, i, Float.floatToFloat16(v));
                 case BF16 -> data.setAtIndex(LE_SHORT, i, toBf16(v));
+                default -> throw new IllegalStateException();
             }
         }
         return new Matrix("test." + dtype.tag() + "." + rows + "x" + cols, dtype, rows, cols, data);
+    }
+
+    /** cols for dtype: rounded up to whole 32-element blocks for the block-quantized types. */
+    static int cols(DType dtype, int cols) {
+        return dtype.quantized() ? Math.max(32, (cols + 31) / 32 * 32) : cols;
     }
 
     /** Round-to-nearest-even f32 to bf16 bits (no NaNs occur in test data). */

@@ -49,7 +49,7 @@ class MatmulKernelsTest {
         for (DType dtype : DType.values()) {
             for (int[] s : shapes) {
                 for (int tokens : new int[] {1, 2, 3, 8}) {
-                    cases.add(Arguments.of(dtype, s[0], s[1], tokens));
+                    cases.add(Arguments.of(dtype, s[0], KernelTestData.cols(dtype, s[1]), tokens));
                 }
             }
         }
@@ -65,9 +65,9 @@ class MatmulKernelsTest {
     @Test
     void threeThreadsSplitUnevenly() {
         for (DType dtype : DType.values()) {
-            check(THREE, dtype, 37, 61, 1);
-            check(THREE, dtype, 37, 61, 5);
-            check(THREE, dtype, 2, 300, 3);
+            check(THREE, dtype, 37, KernelTestData.cols(dtype, 61), 1);
+            check(THREE, dtype, 37, KernelTestData.cols(dtype, 61), 5);
+            check(THREE, dtype, 2, KernelTestData.cols(dtype, 300), 3);
         }
     }
 
@@ -75,25 +75,28 @@ class MatmulKernelsTest {
     void moreTokensThanOneTokenTile() {
         for (DType dtype : DType.values()) {
             check(TWO, dtype, 13, 2048, 40);
+            check(TWO, dtype, 13, 2048, 20);
         }
     }
 
     /**
-     * The packed bf16 prefill path: token counts around the 16- and 8-token groups and the
-     * 64-token tile, rows not a multiple of the six-row panel, cols odd, below a vector, across
-     * the 256-column blocks and with a short last block.
+     * The packed prefill path (BF16, F16, Q8_0, Q4_0): token counts around the 16- and 8-token
+     * groups and the 64-token tile, rows not a multiple of the six-row panel, cols odd, below a
+     * vector, across the 256-column blocks and with a short last block (block-quantized types:
+     * cols rounded up to whole 32-element blocks).
      */
-    @Test
-    void packedBf16Prefill() {
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"BF16", "F16", "Q8_0", "Q4_0"})
+    void packedPrefill(DType dtype) {
         int[][] shapes = {{37, 61}, {13, 2048}, {9, 2101}, {1, 1}, {50, 7}, {7, 300}, {16, 514}};
         for (int[] s : shapes) {
-            for (int tokens : new int[] {VectorMatmul.PACKED_MIN_TOKENS, 33, 40, 47, 64, 72, 100}) {
-                check(TWO, DType.BF16, s[0], s[1], tokens);
+            for (int tokens : new int[] {VectorMatmul.PACKED_MIN_TOKENS, 33, 47, 72}) {
+                check(TWO, dtype, s[0], KernelTestData.cols(dtype, s[1]), tokens);
             }
         }
-        check(THREE, DType.BF16, 97, 130, 57);
+        check(THREE, dtype, 97, KernelTestData.cols(dtype, 130), 57);
         try (VectorKernels one = new VectorKernels(1)) {
-            check(one, DType.BF16, 37, 61, 40);
+            check(one, dtype, 37, KernelTestData.cols(dtype, 61), 40);
         }
     }
 

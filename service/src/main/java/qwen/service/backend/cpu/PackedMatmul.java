@@ -6,12 +6,13 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorSpecies;
+import qwen.service.model.DType;
 
 /**
- * The bf16 prefill matmul, blocked like GotoBLAS: the activations are transposed once per call
+ * The prefill matmul for every weight type but F32, blocked like GotoBLAS: the activations are transposed once per call
  * to xT[position][token] (tokens padded to a multiple of the vector length with zeros), and each
- * thread converts panels of {@link #PANEL} weight rows by {@link #BLOCK_PAIRS} column pairs to
- * f32 once per token tile, then multiplies them by groups of 16 tokens in a register tile of
+ * thread converts panels of {@link #PANEL} weight rows by {@link #BLOCK_PAIRS} column pairs
+ * (BF16, F16, or Q8_0 / Q4_0 blocks, dequantized) to f32 once for all tokens, then multiplies them by groups of 16 tokens in a register tile of
  * 6 rows x 2 token vectors: per column, two activation loads and six weight broadcasts feed
  * twelve FMAs, and no bf16 unpacking is repeated per token.
  *
@@ -20,7 +21,7 @@ import jdk.incubator.vector.VectorSpecies;
  * last column). Each (token, row) sum is one FMA chain per block, started from zero and added to
  * the running total, so its value does not depend on the other tokens in the call.
  */
-final class PackedBf16 {
+final class PackedMatmul {
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> I = F.withLanes(int.class);
@@ -41,7 +42,7 @@ final class PackedBf16 {
     /** Tokens per tile: 64 tokens x 256 columns of activations are 64 KiB, in L2. */
     static final int TOKEN_TILE = 64;
 
-    private PackedBf16() {
+    private PackedMatmul() {
     }
 
     /** Tokens rounded up to the vector length: the token stride of {@link #transpose}. */
@@ -104,14 +105,14 @@ final class PackedBf16 {
      * wp[((panel * blocks + block) * PANEL + row) * PANEL_STRIDE + position] (in L2), then
      * multiplied by each token tile, the partial sums of the tile kept in acc (in L1).
      */
-    static void rows(MemorySegment w, int rows, int cols, float[] xT, int tokens, int tp,
+    static void rows(DType type, MemorySegment w, int rows, int cols, float[] xT, int tokens, int tp,
                      float[] out, int r0, int r1, float[] scratch) {
         int pairs = cols / 2;
         int nb = blocks(cols);
         int accOff = 0;
         int wpOff = SUPER_ROWS * TOKEN_TILE;
         int panelSize = PANEL * PANEL_STRIDE;
-        long rowBytes = 2L * cols;
+        long rowBytes = type.rowBytes(cols);
         int groups = (tp + 2 * L - 1) / (2 * L);
         int calls = nb * (SUPER_ROWS / PANEL) * groups;
         long step = Math.max(64, (SUPER_ROWS * rowBytes / calls + 63) & ~63L);
@@ -127,7 +128,7 @@ final class PackedBf16 {
                 for (int b = 0; b < nb; b++) {
                     int p0 = b * BLOCK_PAIRS;
                     int p1 = Math.min(pairs, p0 + BLOCK_PAIRS);
-                    convert(w, cols, r, nr, p0, p1, p1 == pairs, scratch, o + b * panelSize);
+                    convert(type, w, cols, r, nr, p0, p1, p1 == pairs, scratch, o + b * panelSize);
                 }
             }
             for (int t0 = 0; t0 < tp; t0 += TOKEN_TILE) {
@@ -179,7 +180,7 @@ final class PackedBf16 {
     }
 
     /** Rows [r, r + nr) of pairs [p0, p1) into wp[off + i * PANEL_STRIDE ..], zero rows after nr. */
-    private static void convert(MemorySegment w, int cols, int r, int nr, int p0, int p1, boolean last,
+    private static void convert(DType type, MemorySegment w, int cols, int r, int nr, int p0, int p1, boolean last,
                                 float[] wp, int off) {
         int np = p1 - p0;
         int n = 2 * np + (last && cols % 2 != 0 ? 1 : 0);
@@ -187,6 +188,10 @@ final class PackedBf16 {
             int o = off + i * PANEL_STRIDE;
             if (i >= nr) {
                 java.util.Arrays.fill(wp, o, o + n, 0f);
+                continue;
+            }
+            if (type != DType.BF16) {
+                convertOther(type, w, cols, r + i, p0, np, n > 2 * np, wp, o);
                 continue;
             }
             long base = 2L * cols * (r + i);
@@ -206,6 +211,41 @@ final class PackedBf16 {
             }
         }
     }
+
+    /**
+     * Row r, pairs [p0, p0 + np), of an F16, Q8_0 or Q4_0 matrix into wp[o ..] in pair order
+     * (even columns, then odd ones). Cols of the block types are multiples of 32 and blocks
+     * start at multiples of 256 columns, so no quant block straddles two column blocks.
+     */
+    private static void convertOther(DType type, MemorySegment w, int cols, int r, int p0, int np,
+                                     boolean oddLast, float[] wp, int o) {
+        if (type == DType.F16) {
+            long base = 2L * cols * r;
+            int m = 0;
+            for (; m + I.length() <= np; m += I.length()) {
+                IntVector v = IntVector.fromMemorySegment(I, w, base + 4L * (p0 + m), LE);
+                TileDot.f16ToF32(v.and(0xFFFF)).intoArray(wp, o + m);
+                TileDot.f16ToF32(v.lanewise(jdk.incubator.vector.VectorOperators.LSHR, 16)).intoArray(wp, o + np + m);
+            }
+            for (; m < np; m++) {
+                wp[o + m] = Float.float16ToFloat(w.get(LE_SHORT, base + 4L * (p0 + m)));
+                wp[o + np + m] = Float.float16ToFloat(w.get(LE_SHORT, base + 4L * (p0 + m) + 2));
+            }
+            if (oddLast) {
+                wp[o + 2 * np] = Float.float16ToFloat(w.get(LE_SHORT, base + 2L * (cols - 1)));
+            }
+            return;
+        }
+        float[] row = NATURAL.get();
+        QuantDot.fill(type, w, cols, r, 1, 2 * p0, 2 * (p0 + np), row, 0, 0);
+        for (int m = 0; m < np; m++) {
+            wp[o + m] = row[2 * m];
+            wp[o + np + m] = row[2 * m + 1];
+        }
+    }
+
+    /** A dequantized row slice in column order, before it is split into even and odd columns. */
+    private static final ThreadLocal<float[]> NATURAL = ThreadLocal.withInitial(() -> new float[2 * BLOCK_PAIRS]);
 
     private static float element(MemorySegment w, long rowBase, int col) {
         return Float.intBitsToFloat((w.get(LE_SHORT, rowBase + 2L * col) & 0xFFFF) << 16);

@@ -1,0 +1,105 @@
+package qwen.service.model;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * The block formats of {@link DType#Q8_0} and {@link DType#Q4_0}, element by element: the
+ * reference decoding the kernels are tested against, and the encoders that tests, the benchmark's
+ * file writer and quantize-on-load use. Encoding follows ggml's reference quantizers: Q8_0 takes
+ * d = max|w| / 127 and rounds w / d; Q4_0 takes d = m / -8 where m is the element of largest
+ * magnitude (with its sign), so that element maps to exactly -8, and clamps w / d + 8.5 to 15.
+ */
+public final class QuantBlocks {
+
+    private static final ValueLayout.OfShort LE_SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat LE_FLOAT =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private QuantBlocks() {
+    }
+
+    /** Element (row, col) of w as f32, for every dtype. */
+    public static float element(Matrix w, int row, int col) {
+        DType t = w.dtype();
+        MemorySegment d = w.data();
+        long rowBase = row * w.rowBytes();
+        return switch (t) {
+            case F32 -> d.get(LE_FLOAT, rowBase + 4L * col);
+            case F16 -> Float.float16ToFloat(d.get(LE_SHORT, rowBase + 2L * col));
+            case BF16 -> Float.intBitsToFloat((d.get(LE_SHORT, rowBase + 2L * col) & 0xFFFF) << 16);
+            case Q8_0, Q4_0 -> {
+                long block = rowBase + (long) (col / 32) * t.blockBytes();
+                float scale = Float.float16ToFloat(d.get(LE_SHORT, block));
+                int i = col % 32;
+                if (t == DType.Q8_0) {
+                    yield scale * d.get(ValueLayout.JAVA_BYTE, block + 2 + i);
+                }
+                int packed = d.get(ValueLayout.JAVA_BYTE, block + 2 + (i % 16)) & 0xFF;
+                int q = i < 16 ? packed & 15 : packed >>> 4;
+                yield scale * (q - 8);
+            }
+        };
+    }
+
+    /** Row {@code row} of w as f32 into out[offset .. offset + cols). */
+    public static void row(Matrix w, int row, float[] out, int offset) {
+        for (int c = 0; c < w.cols(); c++) {
+            out[offset + c] = element(w, row, c);
+        }
+    }
+
+    /**
+     * Encodes n values (n a multiple of 32) of src from srcOffset as Q8_0 or Q4_0 blocks into dst
+     * at byte dstOffset.
+     */
+    public static void encode(DType type, float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
+        if (n % 32 != 0) {
+            throw new IllegalArgumentException(n + " values is not a whole number of 32-value blocks");
+        }
+        for (int b = 0; b < n / 32; b++) {
+            int s = srcOffset + 32 * b;
+            long o = dstOffset + (long) b * type.blockBytes();
+            switch (type) {
+                case Q8_0 -> encodeQ8(src, s, dst, o);
+                case Q4_0 -> encodeQ4(src, s, dst, o);
+                default -> throw new IllegalArgumentException(type.tag() + " is not a block-quantized type");
+            }
+        }
+    }
+
+    private static void encodeQ8(float[] src, int s, MemorySegment dst, long o) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) {
+            amax = Math.max(amax, Math.abs(src[s + i]));
+        }
+        float d = amax / 127f;
+        float id = d != 0 ? 1f / d : 0f;
+        dst.set(LE_SHORT, o, Float.floatToFloat16(d));
+        for (int i = 0; i < 32; i++) {
+            dst.set(ValueLayout.JAVA_BYTE, o + 2 + i, (byte) Math.round(src[s + i] * id));
+        }
+    }
+
+    private static void encodeQ4(float[] src, int s, MemorySegment dst, long o) {
+        float amax = 0;
+        float max = 0;
+        for (int i = 0; i < 32; i++) {
+            float v = src[s + i];
+            if (Math.abs(v) > amax) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        float d = max / -8f;
+        float id = d != 0 ? 1f / d : 0f;
+        dst.set(LE_SHORT, o, Float.floatToFloat16(d));
+        for (int i = 0; i < 16; i++) {
+            int lo = Math.min(15, (int) (src[s + i] * id + 8.5f));
+            int hi = Math.min(15, (int) (src[s + 16 + i] * id + 8.5f));
+            dst.set(ValueLayout.JAVA_BYTE, o + 2 + i, (byte) (lo | hi << 4));
+        }
+    }
+}
