@@ -18,10 +18,13 @@ date -u +%FT%TZ >> "$results/gpu.txt"
 # GPU memory high-water mark while our benchmark runs.
 ( while sleep 0.5; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits; done ) > "$work/mem.txt" 2>/dev/null &
 sampler=$!
+# A PTX library linked against a stub libcuda may not name libcuda as a dependency: preload the driver's.
+LD_PRELOAD=${LD_PRELOAD:-$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')}
+export LD_PRELOAD
 cd "$work"
 set +e
 timeout "${QWEN_GPU_TIMEOUT:-420}" "$work/jre/bin/java" @"$work/tvm/tornado-argfile" --add-modules jdk.incubator.vector \
-  -Dtornado.recover.bailout=False -Dtornado.tvm.maxbytecodesize=65536 \
+  -Dtornado.recover.bailout=False -Dtornado.tvm.maxbytecodesize=65536 -Dtornado.device.memory=30GB \
   -cp "$work/app/*" qwen.service.backend.tornado.GpuBench "" 4096 2>&1 | tee "$results/qwen-gpu.log"
 status=${PIPESTATUS[0]}
 set -e

@@ -51,6 +51,9 @@ class VectorKernelsTest {
     @Test
     void embedIsExactForEveryDtype() {
         for (DType dtype : DType.values()) {
+            if (dtype.quantized()) {
+                continue;   // block types need whole 32-value blocks; their embedding is tested with the quantized kernels
+            }
             Matrix wte = KernelTestData.matrix(dtype, 11, 37, dtype.ordinal());
             float[] expected = new float[40];
             float[] actual = new float[40];
