@@ -6,12 +6,18 @@ package qwen.service.backend;
  * @param device which device, as the backend names them (TornadoVM: "driver:device", e.g. "0:0");
  *     null for the backend's default device
  * @param maxStepTokens most token rows one step may carry; sizes the device's step buffers
+ * @param cudaGraphs on NVIDIA devices, record the step's launches once and replay them
  */
-public record DeviceOptions(String device, int maxStepTokens) {
+public record DeviceOptions(String device, int maxStepTokens, boolean cudaGraphs) {
 
     public DeviceOptions {
         if (maxStepTokens < 1) {
             throw new IllegalArgumentException("maxStepTokens must be at least 1, got " + maxStepTokens);
         }
+    }
+
+    /** The default: CUDA graphs where the device has them. */
+    public DeviceOptions(String device, int maxStepTokens) {
+        this(device, maxStepTokens, true);
     }
 }

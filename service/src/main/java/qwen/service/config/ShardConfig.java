@@ -51,6 +51,14 @@ public interface ShardConfig {
      */
     Optional<String> device();
 
+    /**
+     * {@code cuda-graphs}: with kernels=TORNADO on a PTX (NVIDIA) device, record the step's kernel
+     * launches once as CUDA graphs and replay them, which removes most per-launch host cost;
+     * ignored on other devices.
+     */
+    @WithDefault("true")
+    boolean cudaGraphs();
+
     /** {@code max-step-tokens}: most tokens one StepRequest may carry, summed over its sequences. */
     @WithDefault("512")
     int maxStepTokens();

@@ -31,6 +31,11 @@ class ShardSettingsTest {
             return Optional.empty();
         }
 
+        @Override
+        public boolean cudaGraphs() {
+            return true;
+        }
+
         static Config demo(Path dir) {
             return new Config(Optional.empty(), DemoModel.TINY, Optional.of(dir), Optional.empty(), OptionalInt.empty(),
                     EngineOptions.KernelSet.VECTOR, 1024, 512, Optional.empty());
@@ -49,6 +54,7 @@ class ShardSettingsTest {
         assertEquals(Runtime.getRuntime().availableProcessors(), s.engine().threads());
         assertEquals(1024L << 20, s.engine().kvBudgetBytes());
         assertEquals(512, s.maxStepTokens());
+        assertTrue(s.device().cudaGraphs(), "CUDA graphs on by default where the device has them");
     }
 
     @Test

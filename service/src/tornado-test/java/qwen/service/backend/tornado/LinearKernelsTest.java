@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
@@ -16,41 +16,54 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
 /**
- * The device's linear kernels against a double-precision loop over the same fp16 weights: the
- * only difference allowed is f32 accumulation order, bounded by 1e-5 relative to the row's L1 size.
+ * The device's linear kernels against a double-precision loop over the same fp16 weights, in both
+ * ways through them (rows and tiled, forced by the meta's switch) and with the fused RMSNorm on and
+ * off: the only difference allowed is f32 rounding and accumulation order, bounded by 1e-5
+ * relative to the output's L1 size (the sum of the magnitudes that make it up).
  */
 class LinearKernelsTest {
 
+    private static final float EPS = 1e-6f;
     private static int graphs;
 
+    /**
+     * tokens, the switch (tiledFrom), normed, bias, residual, columns: the model's uses (c_attn: norm +
+     * bias; c_proj: residual; lm_head: norm) in each way. Shapes are not multiples of the tiles or of
+     * the unrolled stride (37 x 70, 37 x 600).
+     */
     @ParameterizedTest
-    @ValueSource(ints = {1, 3, 4, 6})
-    void linearWithBiasAndResidualMatchesTheReference(int tokens) {
+    @CsvSource({"1,16,0,1,1,70", "1,16,1,1,0,70", "1,16,0,0,1,70", "1,16,1,0,0,70", "1,16,1,1,1,600",
+            "3,16,0,0,1,70", "4,16,1,1,0,70", "6,16,1,0,0,70", "3,1,1,1,0,70", "3,1,0,0,1,70", "40,16,0,1,1,70",
+            "40,16,1,0,0,70", "33,100,1,1,1,70", "20,16,1,1,1,600"})
+    void linearWithBiasResidualAndNormMatchesTheReference(int tokens, int tiledFrom, int normed, int hasBias,
+                                                          int accumulate, int cols) {
         int rows = 37;
-        int cols = 70;
-        SplittableRandom rnd = new SplittableRandom(tokens);
+        int max = 48;
+        SplittableRandom rnd = new SplittableRandom(tokens * 31L + tiledFrom + normed);
         ShortArray w = halves(rnd, rows * cols);
-        FloatArray x = floats(rnd, 8 * cols);
+        FloatArray x = floats(rnd, max * cols);
         FloatArray bias = floats(rnd, rows);
-        FloatArray y = floats(rnd, 8 * rows);
+        FloatArray gain = normed == 1 ? floats(rnd, cols) : new FloatArray(1);
+        FloatArray y = floats(rnd, max * rows);
         float[] before = y.toHeapArray();
-        IntArray meta = new IntArray(2);
-        meta.set(StepMeta.ROWS, tokens);
+        IntArray meta = meta(tokens, tiledFrom);
         String name = "lin" + graphs++;
         TaskGraph tg = new TaskGraph(name)
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, w, x, bias, y, meta)
-                .task("t", LinearKernels::linear, new KernelContext(), w, x, y, bias, meta, StepMeta.ROWS, cols, rows, 1, 1,
-                        LayerGraphs.LOCAL)
+                .transferToDevice(DataTransferMode.EVERY_EXECUTION, w, x, bias, gain, y, meta)
+                .task("t", LinearKernels::linear, new KernelContext(), w, x, y, bias, gain, meta, StepMeta.ROWS, cols, rows,
+                        hasBias, accumulate, normed, EPS, LayerGraphs.LOCAL)
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, y);
         run(tg, name, rows);
-        for (int t = 0; t < 8; t++) {
+        for (int t = 0; t < max; t++) {
+            double s = normed == 1 ? invRms(x, t, cols) : 1;
             for (int r = 0; r < rows; r++) {
                 double expected = before[t * rows + r];
                 double scale = Math.abs(before[t * rows + r]) + Math.abs(bias.get(r));
                 if (t < tokens) {
-                    expected += bias.get(r);
+                    expected = accumulate * expected + hasBias * bias.get(r);
                     for (int c = 0; c < cols; c++) {
-                        double p = (double) f16(w, r * cols + c) * x.get(t * cols + c);
+                        double g = normed == 1 ? gain.get(c) : 1;
+                        double p = (double) f16(w, r * cols + c) * g * x.get(t * cols + c) * s;
                         expected += p;
                         scale += Math.abs(p);
                     }
@@ -61,35 +74,56 @@ class LinearKernelsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {1, 2, 5})
-    void gatedAppliesSiluToTheW2Branch(int tokens) {
+    @CsvSource({"1,16,48", "1,16,300", "2,16,48", "5,16,48", "3,1,48", "40,16,48", "20,16,300"})
+    void gatedAppliesTheNormThenSiluToTheW2Branch(int tokens, int tiledFrom, int cols) {
         int rows = 29;
-        int cols = 48;
-        SplittableRandom rnd = new SplittableRandom(100 + tokens);
+        SplittableRandom rnd = new SplittableRandom(100 + tokens + tiledFrom);
         ShortArray w1 = halves(rnd, rows * cols);
         ShortArray w2 = halves(rnd, rows * cols);
         FloatArray x = floats(rnd, tokens * cols);
+        FloatArray gain = floats(rnd, cols);
         FloatArray h = new FloatArray(tokens * rows);
-        IntArray meta = new IntArray(2);
-        meta.set(StepMeta.ROWS, tokens);
+        IntArray meta = meta(tokens, tiledFrom);
         String name = "gated" + graphs++;
         TaskGraph tg = new TaskGraph(name)
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, w1, w2, x, h, meta)
-                .task("t", LinearKernels::gated, new KernelContext(), w1, w2, x, h, meta, cols, rows, LayerGraphs.LOCAL)
+                .transferToDevice(DataTransferMode.EVERY_EXECUTION, w1, w2, x, gain, h, meta)
+                .task("t", LinearKernels::gated, new KernelContext(), w1, w2, x, h, gain, meta, cols, rows, EPS,
+                        LayerGraphs.LOCAL)
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, h);
         run(tg, name, rows);
         for (int t = 0; t < tokens; t++) {
+            double s = invRms(x, t, cols);
             for (int r = 0; r < rows; r++) {
                 double up = 0;
                 double gate = 0;
+                double scale = 0;
                 for (int c = 0; c < cols; c++) {
-                    up += (double) f16(w1, r * cols + c) * x.get(t * cols + c);
-                    gate += (double) f16(w2, r * cols + c) * x.get(t * cols + c);
+                    double n = (double) gain.get(c) * x.get(t * cols + c) * s;
+                    up += f16(w1, r * cols + c) * n;
+                    gate += f16(w2, r * cols + c) * n;
+                    scale += Math.abs(f16(w1, r * cols + c) * n) + Math.abs(f16(w2, r * cols + c) * n);
                 }
                 double expected = up * gate / (1 + Math.exp(-gate));
-                assertEquals(expected, h.get(t * rows + r), 1e-4 * (1 + Math.abs(expected)), "row " + t + " feature " + r);
+                assertEquals(expected, h.get(t * rows + r), 1e-5 * scale * (1 + Math.abs(up) + Math.abs(gate)) + 1e-7,
+                        "row " + t + " feature " + r);
             }
         }
+    }
+
+    private static IntArray meta(int tokens, int tiledFrom) {
+        IntArray meta = new IntArray(StepMeta.TILED_FROM + 1);
+        meta.set(StepMeta.ROWS, tokens);
+        meta.set(StepMeta.TILED_FROM, tiledFrom);
+        return meta;
+    }
+
+    /** The reference RMSNorm's 1 / sqrt(mean(x^2) + eps) of row t, in double. */
+    private static double invRms(FloatArray x, int t, int cols) {
+        double ss = 0;
+        for (int c = 0; c < cols; c++) {
+            ss += (double) x.get(t * cols + c) * x.get(t * cols + c);
+        }
+        return 1 / Math.sqrt(ss / cols + EPS);
     }
 
     /** The fp16 decode every weight load uses, on the device, over all 63,488 finite bit patterns. */

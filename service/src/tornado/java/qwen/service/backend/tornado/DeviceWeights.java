@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.stream.IntStream;
 import qwen.service.model.LayerWeights;
 import qwen.service.model.Matrix;
+import qwen.service.model.QuantBlocks;
 import qwen.service.model.ShardWeights;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
@@ -65,14 +66,16 @@ record DeviceWeights(ShortArray wte, List<Layer> layers, FloatArray lnF, ShortAr
 
     /** Bytes of fp16 device weights a shard of these weights needs, before uploading anything. */
     static long bytesFor(ShardWeights w) {
-        long total = (w.wte() == null ? 0 : w.wte().byteSize() / w.wte().dtype().bytes() * 2);
-        total += w.lmHead() == null ? 0 : (long) w.lmHead().rows() * w.lmHead().cols() * 2;
+        long total = halfBytes(w.wte()) + halfBytes(w.lmHead());
         for (LayerWeights l : w.layers()) {
-            total += (l.cAttn().byteSize() / l.cAttn().dtype().bytes() + l.attnCProj().byteSize() / l.attnCProj().dtype().bytes()
-                    + l.w1().byteSize() / l.w1().dtype().bytes() + l.w2().byteSize() / l.w2().dtype().bytes()
-                    + l.mlpCProj().byteSize() / l.mlpCProj().dtype().bytes()) * 2;
+            total += halfBytes(l.cAttn()) + halfBytes(l.attnCProj()) + halfBytes(l.w1()) + halfBytes(l.w2())
+                    + halfBytes(l.mlpCProj());
         }
         return total;
+    }
+
+    private static long halfBytes(Matrix m) {
+        return m == null ? 0 : (long) m.rows() * m.cols() * 2;
     }
 
     private static FloatArray floats(float[] v) {
@@ -107,6 +110,7 @@ record DeviceWeights(ShortArray wte, List<Layer> layers, FloatArray lnF, ShortAr
             case F32 -> m.data().getAtIndex(LE_FLOAT, index);
             case F16 -> Float.float16ToFloat(m.data().getAtIndex(LE_SHORT, index));
             case BF16 -> Float.intBitsToFloat((m.data().getAtIndex(LE_SHORT, index) & 0xFFFF) << 16);
+            default -> QuantBlocks.element(m, (int) (index / m.cols()), (int) (index % m.cols()));  // blocks, decoded
         };
     }
 }

@@ -41,33 +41,115 @@ public final class GpuBench {
             emit("setup", "checkpoint_write_s", (System.nanoTime() - t0) / 1e9);
         }
         vocab = qwen.service.model.ModelDirectory.open(model).config().vocabSize();
-        long t0 = System.nanoTime();
-        try (ShardEngine engine = ShardEngine.open(new EngineOptions(model, null, EngineOptions.KernelSet.TORNADO, 1,
-                kvMiB << 20), new DeviceOptions(null, 512))) {
+        try (ShardEngine engine = open(model, kvMiB, false)) {
             TornadoBackend backend = (TornadoBackend) engine.backend();
-            step(engine, List.of(new StepInput("warm", 0, ids(1, 8), null, 0, true, GREEDY)));  // compile + upload
-            emit("setup", "load_compile_upload_s", (System.nanoTime() - t0) / 1e9);
-            System.out.println("{\"device\":\"" + backend.device() + "\"}");
-            engine.release(List.of("warm"));
             emit("memory", "device_bytes_mib", backend.deviceBytes() / 1048576.0);
-            prefill(engine, 512);
+            parity(engine, model, "");
+            prefill(engine, 512, "");
             for (int batch : new int[] {1, 8, 32, 64}) {
                 decode(engine, batch, 16, batch == 1 ? 128 : 48, "");
             }
-            try {
-                backend.useCudaGraphs();
-                for (int batch : new int[] {1, 8, 64}) {
-                    decode(engine, batch, 16, batch == 1 ? 128 : 48, "_cudagraph");
-                }
-            } catch (RuntimeException e) {
-                System.out.println("{\"figure\":\"cudagraph\",\"error\":\"" + e.toString().replace('"', '\'') + "\"}");
+            for (int batch : new int[] {1, 64}) {
+                backend.profiling(true);
+                decode(engine, batch, 16, 4, "_profiled");
+                printProfile(batch, backend.lastProfile());
+                printByOperation(batch, backend.lastProfileLog());
+                backend.profiling(false);
             }
+        }
+        try (ShardEngine engine = open(model, kvMiB, true)) {
+            parity(engine, model, "_cudagraph");
+            prefill(engine, 512, "_cudagraph");
+            for (int batch : new int[] {1, 8, 32, 64}) {
+                decode(engine, batch, 16, batch == 1 ? 128 : 48, "_cudagraph");
+            }
+        } catch (RuntimeException e) {
+            System.out.println("{\"figure\":\"cudagraph\",\"error\":\"" + e.toString().replace('"', '\'') + "\"}");
         }
         System.exit(0);
     }
 
+    /**
+     * The device against the CPU backend on the same weights: a 16-token prompt, then 8 steps fed
+     * the CPU's greedy ids; prints how many arg-maxes agree and the largest gap between the two
+     * logprobs of the CPU's top-5 tokens (fp16 weights on the device, bf16 on the CPU).
+     */
+    private static void parity(ShardEngine gpu, Path model, String variant) {
+        SamplingParams top5 = SamplingParams.greedy(5);
+        try (ShardEngine cpu = ShardEngine.open(new EngineOptions(model, null, EngineOptions.KernelSet.VECTOR,
+                Runtime.getRuntime().availableProcessors(), 1L << 28))) {
+            int[] next = ids(3, 16);
+            int agree = 0;
+            double gap = 0;
+            int steps = 8;
+            for (int s = 0, pos = 0; s < steps; s++) {
+                StepInput in = new StepInput("parity", pos, next, null, 0, true, top5);
+                qwen.service.sampling.Sample a = step(cpu, List.of(in)).getFirst().sample();
+                qwen.service.sampling.Sample b = step(gpu, List.of(in)).getFirst().sample();
+                agree += a.id() == b.id() ? 1 : 0;
+                for (qwen.service.sampling.TokenLogprob t : a.top()) {
+                    double other = b.top().stream().filter(o -> o.id() == t.id()).mapToDouble(o -> o.logprob())
+                            .findFirst().orElse(Double.NEGATIVE_INFINITY);
+                    gap = Math.max(gap, Math.abs(other - t.logprob()));
+                }
+                pos += next.length;
+                next = new int[] {a.id()};
+            }
+            cpu.release(List.of("parity"));
+            gpu.release(List.of("parity"));
+            System.out.printf(Locale.ROOT, "{\"figure\":\"parity_vs_cpu%s\",\"argmax_agree\":%d,\"steps\":%d,"
+                    + "\"max_top5_logprob_gap\":%.6f}%n", variant, agree, steps, gap);
+        }
+    }
+
+    /** Per graph of one step: kernel, dispatch and total milliseconds, and their sums. */
+    private static void printProfile(int batch, List<long[]> graphs) {
+        long kernel = 0;
+        long dispatch = 0;
+        long total = 0;
+        StringBuilder per = new StringBuilder();
+        for (long[] g : graphs) {
+            kernel += g[0];
+            dispatch += g[1];
+            total += g[2];
+            per.append(per.isEmpty() ? "" : ",").append(String.format(Locale.ROOT, "[%.3f,%.3f,%.3f]", g[0] / 1e6,
+                    g[1] / 1e6, g[2] / 1e6));
+        }
+        System.out.printf(Locale.ROOT, "{\"figure\":\"profile_batch_%d\",\"kernel_ms\":%.3f,\"dispatch_ms\":%.3f,"
+                + "\"total_ms\":%.3f,\"graphs_kernel_dispatch_total_ms\":[%s]}%n", batch, kernel / 1e6, dispatch / 1e6,
+                total / 1e6, per);
+    }
+
+    /**
+     * Kernel milliseconds of one step summed per operation (qkv, rope, attn, proj, mlp, down, embed,
+     * gather, head) from TornadoVM's profile log, whose task ids {@link LayerGraphs#taskId} named.
+     */
+    private static void printByOperation(int batch, String log) {
+        java.util.Map<String, Double> ms = new java.util.TreeMap<>();
+        java.util.regex.Matcher m = java.util.regex.Pattern
+                .compile("\"[^\"]*\\.(?:l\\d+_)?(\\w+)\": \\{[^}]*?\"TASK_KERNEL_TIME\": \"(\\d+)\"").matcher(log);
+        while (m.find()) {
+            ms.merge(m.group(1), Long.parseLong(m.group(2)) / 1e6, Double::sum);
+        }
+        StringBuilder out = new StringBuilder();
+        ms.forEach((op, v) -> out.append(String.format(Locale.ROOT, ",\"%s_ms\":%.3f", op, v)));
+        System.out.println("{\"figure\":\"profile_batch_" + batch + "_kernels_by_op\"" + out + "}");
+    }
+
+    /** Opens the whole model on the default device and runs one step (compile, upload, maybe record). */
+    private static ShardEngine open(Path model, long kvMiB, boolean cudaGraphs) {
+        long t0 = System.nanoTime();
+        ShardEngine engine = ShardEngine.open(new EngineOptions(model, null, EngineOptions.KernelSet.TORNADO, 1,
+                kvMiB << 20), new DeviceOptions(null, 512, cudaGraphs));
+        step(engine, List.of(new StepInput("warm", 0, ids(1, 8), null, 0, true, GREEDY)));
+        engine.release(List.of("warm"));
+        emit("setup", "load_compile_upload_s" + (cudaGraphs ? "_cudagraph" : ""), (System.nanoTime() - t0) / 1e9);
+        System.out.println("{\"device\":\"" + ((TornadoBackend) engine.backend()).device() + "\"}");
+        return engine;
+    }
+
     /** Median of 3 runs of a 512-token prompt in one step (logits of its last row). */
-    private static void prefill(ShardEngine engine, int tokens) {
+    private static void prefill(ShardEngine engine, int tokens, String variant) {
         double[] s = new double[3];
         for (int r = 0; r < 3; r++) {
             long t = System.nanoTime();
@@ -76,7 +158,7 @@ public final class GpuBench {
             engine.release(List.of("p" + r));
         }
         Arrays.sort(s);
-        emit("prefill_" + tokens, "tok_per_s", tokens / s[1]);
+        emit("prefill_" + tokens + variant, "tok_per_s", tokens / s[1]);
     }
 
     /** batch sequences prefilled with prompt tokens each, then steps decode steps of the whole batch. */

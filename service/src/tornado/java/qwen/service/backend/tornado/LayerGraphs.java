@@ -19,17 +19,14 @@ import uk.ac.manchester.tornado.api.enums.DataTransferMode;
  * <pre>
  *   embed            x = wte[token]                                (first shard only)
  *   per block l:
- *     l{l}_ln1       xn  = RMSNorm(x, ln_1)
- *     l{l}_qkv       qkv = c_attn(xn) + bias
+ *     l{l}_qkv       qkv = c_attn(RMSNorm(x, ln_1)) + bias            (norm fused in)
  *     l{l}_rope      q, k rotated (q times logn); k, v written to the KV slot of each row
  *     l{l}_attn      att = softmax(q K^T / sqrt(head_dim)) V       (causal, per row and head)
  *     l{l}_proj      x  += attn.c_proj(att)
- *     l{l}_ln2       xn  = RMSNorm(x, ln_2)
- *     l{l}_mlp       hid = w1(xn) * silu(w2(xn))
+ *     l{l}_mlp       hid = w1(n) * silu(w2(n)), n = RMSNorm(x, ln_2)  (norm fused in)
  *     l{l}_down      x  += mlp.c_proj(hid)
  *   gather           rows whose logits are wanted                  (last shard only)
- *   lnf              RMSNorm(rows, ln_f)
- *   head             logits = lm_head(rows)
+ *   head             logits = lm_head(RMSNorm(rows, ln_f))          (norm fused in)
  * </pre>
  * A TaskGraph holds a bounded number of tasks, so the blocks are split into graphs of
  * {@code blocksPerGraph}; graph k consumes graph k-1's device buffers (persistOnDevice /
@@ -106,7 +103,7 @@ final class LayerGraphs {
     }
 
     private Object[] sharedBuffers() {
-        return new Object[] {b.meta, b.rot, b.x, b.xn, b.qkv, b.att, b.hid, b.noBias};
+        return new Object[] {b.meta, b.rot, b.x, b.qkv, b.att, b.hid, b.none};
     }
 
     private void inputs(TaskGraph tg) {
@@ -118,7 +115,7 @@ final class LayerGraphs {
         } else {
             tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, b.x);
         }
-        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, b.xn, b.qkv, b.att, b.hid, b.noBias);
+        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, b.qkv, b.att, b.hid, b.none);
     }
 
     /** One transformer block (SPEC 3.2), in the model's order. */
@@ -127,13 +124,10 @@ final class LayerGraphs {
         int f = cfg.ffnDim();
         int rows = b.layout.maxRows();
         StepMeta m = b.layout;
-        String id = taskId(l, "ln1");
-        task(tg, graph, id, rows, LOCAL);
-        tg.task(id, NormKernels::rmsnorm, ctx, b.x, lw.ln1(), b.xn, b.meta, StepMeta.ROWS, d, cfg.rmsEps(), LOCAL);
-        id = taskId(l, "qkv");
-        task(tg, graph, id, cfg.qkvDim(), LOCAL);
-        tg.task(id, LinearKernels::linear, ctx, lw.cAttn(), b.xn, b.qkv, lw.cAttnBias(), b.meta, StepMeta.ROWS, d,
-                cfg.qkvDim(), 1, 0, LOCAL);
+        String id = taskId(l, "qkv");
+        linearTask(tg, graph, id, cfg.qkvDim());
+        tg.task(id, LinearKernels::linear, ctx, lw.cAttn(), b.x, b.qkv, lw.cAttnBias(), lw.ln1(), b.meta, StepMeta.ROWS, d,
+                cfg.qkvDim(), 1, 0, 1, cfg.rmsEps(), LOCAL);
         id = taskId(l, "rope");
         task(tg, graph, id, rows, LOCAL);
         tg.task(id, AttentionKernels::ropeAppend, ctx, b.qkv, b.rot, kv.arena(l), b.meta, m.slots(), rows, cfg.numHeads(),
@@ -143,17 +137,16 @@ final class LayerGraphs {
         tg.task(id, AttentionKernels::attend, ctx, b.qkv, kv.arena(l), b.att, b.meta, m.positions(), m.pageBase(),
                 m.pageTable(), cfg.numHeads(), cfg.headDim(), maxContext, LOCAL);
         id = taskId(l, "proj");
-        task(tg, graph, id, d, LOCAL);
-        tg.task(id, LinearKernels::linear, ctx, lw.attnCProj(), b.att, b.x, b.noBias, b.meta, StepMeta.ROWS, d, d, 0, 1, LOCAL);
-        id = taskId(l, "ln2");
-        task(tg, graph, id, rows, LOCAL);
-        tg.task(id, NormKernels::rmsnorm, ctx, b.x, lw.ln2(), b.xn, b.meta, StepMeta.ROWS, d, cfg.rmsEps(), LOCAL);
+        linearTask(tg, graph, id, d);
+        tg.task(id, LinearKernels::linear, ctx, lw.attnCProj(), b.att, b.x, b.none, b.none, b.meta, StepMeta.ROWS, d, d, 0, 1,
+                0, 0f, LOCAL);
         id = taskId(l, "mlp");
-        task(tg, graph, id, f, LOCAL);
-        tg.task(id, LinearKernels::gated, ctx, lw.w1(), lw.w2(), b.xn, b.hid, b.meta, d, f, LOCAL);
+        linearTask(tg, graph, id, f);
+        tg.task(id, LinearKernels::gated, ctx, lw.w1(), lw.w2(), b.x, b.hid, lw.ln2(), b.meta, d, f, cfg.rmsEps(), LOCAL);
         id = taskId(l, "down");
-        task(tg, graph, id, d, LOCAL);
-        tg.task(id, LinearKernels::linear, ctx, lw.mlpCProj(), b.hid, b.x, b.noBias, b.meta, StepMeta.ROWS, f, d, 0, 1, LOCAL);
+        linearTask(tg, graph, id, d);
+        tg.task(id, LinearKernels::linear, ctx, lw.mlpCProj(), b.hid, b.x, b.none, b.none, b.meta, StepMeta.ROWS, f, d, 0, 1,
+                0, 0f, LOCAL);
     }
 
     private void outputs(TaskGraph tg, String graph) {
@@ -166,13 +159,20 @@ final class LayerGraphs {
         tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.lnF(), w.lmHead(), b.gathered, b.logits);
         task(tg, graph, "gather", rows, LOCAL);
         tg.task("gather", RowKernels::gather, ctx, b.x, b.meta, b.layout.logitRows(), b.gathered, d, LOCAL);
-        task(tg, graph, "lnf", rows, LOCAL);
-        tg.task("lnf", NormKernels::rmsnorm, ctx, b.gathered, w.lnF(), b.gathered, b.meta, StepMeta.LOGIT_ROWS, d,
-                cfg.rmsEps(), LOCAL);
-        task(tg, graph, "head", cfg.vocabSize(), LOCAL);
-        tg.task("head", LinearKernels::linear, ctx, w.lmHead(), b.gathered, b.logits, b.noBias, b.meta, StepMeta.LOGIT_ROWS,
-                d, cfg.vocabSize(), 0, 0, LOCAL);
-        tg.transferToHost(DataTransferMode.EVERY_EXECUTION, b.logits);
+        linearTask(tg, graph, "head", cfg.vocabSize());
+        tg.task("head", LinearKernels::linear, ctx, w.lmHead(), b.gathered, b.logits, b.none, w.lnF(), b.meta,
+                StepMeta.LOGIT_ROWS, d, cfg.vocabSize(), 0, 0, 1, cfg.rmsEps(), LOCAL);
+        tg.transferToHost(DataTransferMode.UNDER_DEMAND, b.logits);
+    }
+
+    /**
+     * Registers the grid of a linear kernel with {@code features} outputs per row: one group per
+     * feature for its rows way, or, if more, the tiled way's blocks for a full step.
+     */
+    private void linearTask(TaskGraph tg, String graph, String id, int features) {
+        int tiles = ((features + LinearKernels.TF - 1) / LinearKernels.TF)
+                * ((b.layout.maxRows() + LinearKernels.TT - 1) / LinearKernels.TT);
+        task(tg, graph, id, Math.max(features, tiles), LOCAL);
     }
 
     /** Registers a grid of {@code groups} work-groups of {@code local} threads for a task. */

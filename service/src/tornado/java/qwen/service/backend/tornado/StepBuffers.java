@@ -15,13 +15,12 @@ final class StepBuffers {
     final IntArray meta;        // StepMeta layout
     final FloatArray rot;       // cos [R, half], sin [R, half], logn [R]
     final FloatArray x;         // [R, d] residual stream
-    final FloatArray xn;        // [R, d] normed rows
     final FloatArray qkv;       // [R, 3d] c_attn output; q rotated in place
     final FloatArray att;       // [R, d] attention output, heads concatenated
     final FloatArray hid;       // [R, f] w1 * silu(w2)
     final FloatArray gathered;  // [R, d] rows whose logits are wanted (head shard)
     final FloatArray logits;    // [R, vocab] (head shard)
-    final FloatArray noBias = new FloatArray(1);
+    final FloatArray none = new FloatArray(1);   // stands in for an absent bias or norm gain
 
     StepBuffers(QwenConfig cfg, int maxRows, int maxPages, boolean head) {
         int d = cfg.hiddenSize();
@@ -29,7 +28,6 @@ final class StepBuffers {
         this.meta = new IntArray(layout.size());
         this.rot = new FloatArray(maxRows * cfg.headDim() + maxRows);
         this.x = new FloatArray(maxRows * d);
-        this.xn = new FloatArray(maxRows * d);
         this.qkv = new FloatArray(maxRows * cfg.qkvDim());
         this.att = new FloatArray(maxRows * d);
         this.hid = new FloatArray(maxRows * cfg.ffnDim());
@@ -44,7 +42,7 @@ final class StepBuffers {
 
     /** Bytes of all step buffers. */
     long bytes() {
-        return meta.getNumBytesOfSegment() + rot.getNumBytesOfSegment() + x.getNumBytesOfSegment() + xn.getNumBytesOfSegment()
+        return meta.getNumBytesOfSegment() + rot.getNumBytesOfSegment() + x.getNumBytesOfSegment()
                 + qkv.getNumBytesOfSegment() + att.getNumBytesOfSegment() + hid.getNumBytesOfSegment()
                 + gathered.getNumBytesOfSegment() + logits.getNumBytesOfSegment();
     }
@@ -52,7 +50,7 @@ final class StepBuffers {
     /** Bytes of the step buffers for a shape, before allocating them. */
     static long bytesFor(QwenConfig cfg, int maxRows, int maxPages, boolean head) {
         long d = cfg.hiddenSize();
-        long floats = maxRows * (cfg.headDim() + 1L) + maxRows * (4 * d + cfg.qkvDim() + cfg.ffnDim())
+        long floats = maxRows * (cfg.headDim() + 1L) + maxRows * (3 * d + cfg.qkvDim() + cfg.ffnDim())
                 + (head ? maxRows * (d + (long) cfg.vocabSize()) : 2);
         return floats * Float.BYTES + (long) new StepMeta(maxRows, maxPages).size() * Integer.BYTES;
     }

@@ -9,6 +9,7 @@ package qwen.service.backend.tornado;
  * index                         what
  * ROWS                          T: token rows in this step (all chunks, in order)
  * LOGIT_ROWS                    rows whose logits the head computes
+ * TILED_FROM                    row counts from which the linear kernels take their tiled way
  * tokens()    + t               token id of row t
  * positions() + t               absolute position of row t in its sequence
  * slots()     + t               float offset of row t's key row inside a layer's KV arena
@@ -24,29 +25,31 @@ record StepMeta(int maxRows, int maxPages) {
 
     static final int ROWS = 0;
     static final int LOGIT_ROWS = 1;
+    static final int TILED_FROM = 2;
+    private static final int HEADER = 3;
 
     int tokens() {
-        return 2;
+        return HEADER;
     }
 
     int positions() {
-        return 2 + maxRows;
+        return HEADER + maxRows;
     }
 
     int slots() {
-        return 2 + 2 * maxRows;
+        return HEADER + 2 * maxRows;
     }
 
     int pageBase() {
-        return 2 + 3 * maxRows;
+        return HEADER + 3 * maxRows;
     }
 
     int logitRows() {
-        return 2 + 4 * maxRows;
+        return HEADER + 4 * maxRows;
     }
 
     int pageTable() {
-        return 2 + 5 * maxRows;
+        return HEADER + 5 * maxRows;
     }
 
     int size() {

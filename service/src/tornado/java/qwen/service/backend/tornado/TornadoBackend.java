@@ -15,6 +15,9 @@ import uk.ac.manchester.tornado.api.DataRange;
 import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.TornadoProfilerResult;
+import uk.ac.manchester.tornado.api.enums.ProfilerMode;
+import uk.ac.manchester.tornado.api.enums.TornadoVMBackendType;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 
 /**
@@ -35,6 +38,12 @@ public final class TornadoBackend implements ComputeBackend {
      */
     static final int MAX_CONTEXT = 8192;
 
+    /**
+     * Row count from which the linear kernels stage weights in local memory for many rows at once
+     * (prefill, large batches) rather than stream them once per few rows (decode).
+     */
+    static final int TILED_FROM = 16;
+
     private static final AtomicInteger PLANS = new AtomicInteger();
 
     private final ShardWeights weights;
@@ -46,14 +55,18 @@ public final class TornadoBackend implements ComputeBackend {
     private final TornadoExecutionPlan plan;
     private final int graphs;
     private final long deviceBytes;
+    private final boolean cudaGraphs;
+    private List<long[]> profile;
+    private final StringBuilder profileLog = new StringBuilder();
 
     /**
      * Uploads nothing yet: the first step compiles the kernels and moves the weights.
      *
      * @param maxRows most token rows per step
      * @param kvBudgetBytes bytes of KV cache on the device
+     * @param cudaGraphs on a PTX device, record the launches at the first step and replay them after
      */
-    TornadoBackend(ShardWeights weights, TornadoDevice device, int maxRows, long kvBudgetBytes) {
+    TornadoBackend(ShardWeights weights, TornadoDevice device, int maxRows, long kvBudgetBytes, boolean cudaGraphs) {
         this.weights = weights;
         this.cfg = weights.config();
         this.device = device;
@@ -66,6 +79,12 @@ public final class TornadoBackend implements ComputeBackend {
         this.graphs = built.size();
         this.plan = new TornadoExecutionPlan(built.toArray(ImmutableTaskGraph[]::new));
         plan.withGridScheduler(builder.grids()).withDevice(device);
+        // TornadoVM decides at the plan's first execution whether to record a CUDA graph.
+        this.cudaGraphs = cudaGraphs && (device.getTornadoVMBackend() == TornadoVMBackendType.PTX
+                || device.getTornadoVMBackend() == TornadoVMBackendType.CUDA);
+        if (this.cudaGraphs) {
+            plan.withCUDAGraph();
+        }
         this.deviceBytes = dw.bytes() + kv.bytes() + buffers.bytes();
     }
 
@@ -73,8 +92,18 @@ public final class TornadoBackend implements ComputeBackend {
     public synchronized List<ChunkOutput> forward(List<SequenceChunk> chunks) {
         int rows = fill(chunks);
         TornadoExecutionResult result = null;
+        if (profile != null) {
+            profile.clear();
+            profileLog.setLength(0);
+        }
         for (int g = 0; g < graphs; g++) {
             result = plan.withGraph(g).execute();
+            if (profile != null) {
+                TornadoProfilerResult p = result.getProfilerResult();
+                profile.add(new long[] {p.getDeviceKernelTime(), p.getKernelDispatchTime(), p.getTotalTime(),
+                        p.getDataTransfersTime()});
+                profileLog.append(p.getProfileLog()).append('\n');
+            }
         }
         return outputs(chunks, rows, result);
     }
@@ -137,6 +166,7 @@ public final class TornadoBackend implements ComputeBackend {
         }
         buffers.meta.set(StepMeta.ROWS, rows);
         buffers.meta.set(StepMeta.LOGIT_ROWS, logitRows);
+        buffers.meta.set(StepMeta.TILED_FROM, TILED_FROM);
         return rows;
     }
 
@@ -159,7 +189,7 @@ public final class TornadoBackend implements ComputeBackend {
         int wanted = buffers.meta.get(StepMeta.LOGIT_ROWS);
         int vocab = cfg.vocabSize();
         if (wanted > 0) {
-            // result.transferToHost(new DataRange(buffers.logits).withSize((long) wanted * vocab));
+            result.transferToHost(new DataRange(buffers.logits).withSize((long) wanted * vocab));
         }
         int i = 0;
         for (SequenceChunk c : chunks) {
@@ -188,15 +218,30 @@ public final class TornadoBackend implements ComputeBackend {
     @Override
     public String device() {
         return "tornado: " + device.getDeviceName() + " (" + device.getTornadoVMBackend() + "), fp16 weights, "
-                + (deviceBytes >> 20) + " MiB on the device";
+                + (deviceBytes >> 20) + " MiB on the device" + (cudaGraphs ? ", CUDA graphs" : "");
     }
 
     /**
-     * Records the plan's kernel launches as CUDA graphs (PTX devices only) and replays them each
-     * step, which removes most per-task launch cost; measured by the GPU benchmark.
+     * Turns TornadoVM's profiler on or off; while on, each step records per graph its kernel,
+     * kernel-dispatch, total and transfer times in nanoseconds (what the GPU benchmark reports).
      */
-    synchronized void useCudaGraphs() {
-        plan.withCUDAGraph();
+    synchronized void profiling(boolean on) {
+        if (on) {
+            plan.withProfiler(ProfilerMode.SILENT);
+        } else {
+            plan.withoutProfiler();
+        }
+        profile = on ? new ArrayList<>() : null;
+    }
+
+    /** TornadoVM's own profile of the last step while profiling: per task, one JSON object per graph. */
+    synchronized String lastProfileLog() {
+        return profileLog.toString();
+    }
+
+    /** The last step's times per graph while profiling: {kernel, dispatch, total, transfers} ns. */
+    synchronized List<long[]> lastProfile() {
+        return profile == null ? List.of() : List.copyOf(profile);
     }
 
     /** Bytes this backend placed on the device: weights, KV arenas and step buffers. */

@@ -30,7 +30,7 @@ public final class TornadoBackendProvider implements BackendProvider {
                     + (DeviceWeights.bytesFor(weights) >> 20) + " MiB + KV budget " + (kvBudgetBytes >> 20)
                     + " MiB + step buffers); lower qwen.shard.kv-budget-mb or max-step-tokens, or hold fewer layers");
         }
-        return new TornadoBackend(weights, device, options.maxStepTokens(), kvBudgetBytes);
+        return new TornadoBackend(weights, device, options.maxStepTokens(), kvBudgetBytes, options.cudaGraphs());
     }
 
     private static TornadoDevice select(String spec) {

@@ -17,33 +17,8 @@ import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
-/** RMSNorm, rotary + KV append and attention on the device against {@link ScalarKernels}. */
-class NormAndAttentionKernelsTest {
-
-    @Test
-    void rmsnormMatchesTheScalarReference() {
-        int d = 70;
-        int rows = 3;
-        SplittableRandom rnd = new SplittableRandom(5);
-        FloatArray x = LinearKernelsTest.floats(rnd, 4 * d);
-        FloatArray g = LinearKernelsTest.floats(rnd, d);
-        FloatArray out = new FloatArray(4 * d);
-        IntArray meta = new IntArray(2);
-        meta.set(StepMeta.ROWS, rows);
-        TaskGraph tg = new TaskGraph("norm")
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, x, g, out, meta)
-                .task("t", NormKernels::rmsnorm, new KernelContext(), x, g, out, meta, StepMeta.ROWS, d, 1e-6f, LayerGraphs.LOCAL)
-                .transferToHost(DataTransferMode.EVERY_EXECUTION, out);
-        run(tg, "norm", 4);
-        float[] expected = new float[rows * d];
-        new ScalarKernels().rmsnorm(x.toHeapArray(), rows, g.toHeapArray(), 1e-6f, expected);
-        for (int i = 0; i < rows * d; i++) {
-            assertEquals(expected[i], out.get(i), 1e-5 * (1 + Math.abs(expected[i])), "element " + i);
-        }
-        for (int i = rows * d; i < 4 * d; i++) {
-            assertEquals(0f, out.get(i), "rows past the count are untouched");
-        }
-    }
+/** Rotary + KV append and attention on the device against {@link ScalarKernels}. */
+class AttentionKernelsTest {
 
     /** Rows 0..n-1 of one sequence in one step, its cache over two pages (70 positions), as prefill does. */
     @Test
