@@ -20,6 +20,7 @@ public final class TornadoBackendProvider implements BackendProvider {
 
     @Override
     public ComputeBackend open(ShardWeights weights, DeviceOptions options, long kvBudgetBytes) {
+        requireKernelClassFiles();
         TornadoDevice device = select(options.device());
         long need = DeviceWeights.bytesFor(weights) + kvBudgetBytes
                 + StepBuffers.bytesFor(weights.config(), options.maxStepTokens(), 1 << 16, weights.range().head());
@@ -31,6 +32,21 @@ public final class TornadoBackendProvider implements BackendProvider {
                     + " MiB + step buffers); lower qwen.shard.kv-budget-mb or max-step-tokens, or hold fewer layers");
         }
         return new TornadoBackend(weights, device, options.maxStepTokens(), kvBudgetBytes, options.cudaGraphs());
+    }
+
+    /**
+     * TornadoVM reads a kernel's class file through the system class loader. Under `java -jar
+     * quarkus-run.jar` that loader sees only the runner jar, and the first step would fail deep in
+     * TornadoVM; say at start-up how to launch instead.
+     */
+    private static void requireKernelClassFiles() {
+        String kernels = LinearKernels.class.getName().replace('.', '/') + ".class";
+        if (ClassLoader.getSystemClassLoader().getResource(kernels) == null) {
+            throw new IllegalStateException("TornadoVM reads the kernels' class files through the system class loader, which"
+                    + " cannot see " + kernels + ": put the application jar on the class path and start Quarkus' entry"
+                    + " point, e.g. java @$TORNADOVM_HOME/tornado-argfile ... -cp 'quarkus-app/quarkus-run.jar:quarkus-app/app/*'"
+                    + " io.quarkus.bootstrap.runner.QuarkusEntryPoint (./qwen serve --gpu does)");
+        }
     }
 
     private static TornadoDevice select(String spec) {
