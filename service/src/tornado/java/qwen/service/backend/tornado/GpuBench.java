@@ -53,7 +53,6 @@ public final class GpuBench {
                 backend.profiling(true);
                 decode(engine, batch, 16, 4, "_profiled");
                 printProfile(batch, backend.lastProfile());
-                printByOperation(batch, backend.lastProfileLog());
                 backend.profiling(false);
             }
         }
@@ -118,22 +117,6 @@ public final class GpuBench {
         System.out.printf(Locale.ROOT, "{\"figure\":\"profile_batch_%d\",\"kernel_ms\":%.3f,\"dispatch_ms\":%.3f,"
                 + "\"total_ms\":%.3f,\"graphs_kernel_dispatch_total_ms\":[%s]}%n", batch, kernel / 1e6, dispatch / 1e6,
                 total / 1e6, per);
-    }
-
-    /**
-     * Kernel milliseconds of one step summed per operation (qkv, rope, attn, proj, mlp, down, embed,
-     * gather, head) from TornadoVM's profile log, whose task ids {@link LayerGraphs#taskId} named.
-     */
-    private static void printByOperation(int batch, String log) {
-        java.util.Map<String, Double> ms = new java.util.TreeMap<>();
-        java.util.regex.Matcher m = java.util.regex.Pattern
-                .compile("\"[^\"]*\\.(?:l\\d+_)?(\\w+)\": \\{[^}]*?\"TASK_KERNEL_TIME\": \"(\\d+)\"").matcher(log);
-        while (m.find()) {
-            ms.merge(m.group(1), Long.parseLong(m.group(2)) / 1e6, Double::sum);
-        }
-        StringBuilder out = new StringBuilder();
-        ms.forEach((op, v) -> out.append(String.format(Locale.ROOT, ",\"%s_ms\":%.3f", op, v)));
-        System.out.println("{\"figure\":\"profile_batch_" + batch + "_kernels_by_op\"" + out + "}");
     }
 
     /** Opens the whole model on the default device and runs one step (compile, upload, maybe record). */

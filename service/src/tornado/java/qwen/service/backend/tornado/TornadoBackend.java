@@ -57,7 +57,6 @@ public final class TornadoBackend implements ComputeBackend {
     private final long deviceBytes;
     private final boolean cudaGraphs;
     private List<long[]> profile;
-    private final StringBuilder profileLog = new StringBuilder();
 
     /**
      * Uploads nothing yet: the first step compiles the kernels and moves the weights.
@@ -94,7 +93,6 @@ public final class TornadoBackend implements ComputeBackend {
         TornadoExecutionResult result = null;
         if (profile != null) {
             profile.clear();
-            profileLog.setLength(0);
         }
         for (int g = 0; g < graphs; g++) {
             result = plan.withGraph(g).execute();
@@ -102,7 +100,6 @@ public final class TornadoBackend implements ComputeBackend {
                 TornadoProfilerResult p = result.getProfilerResult();
                 profile.add(new long[] {p.getDeviceKernelTime(), p.getKernelDispatchTime(), p.getTotalTime(),
                         p.getDataTransfersTime()});
-                profileLog.append(p.getProfileLog()).append('\n');
             }
         }
         return outputs(chunks, rows, result);
@@ -232,11 +229,6 @@ public final class TornadoBackend implements ComputeBackend {
             plan.withoutProfiler();
         }
         profile = on ? new ArrayList<>() : null;
-    }
-
-    /** TornadoVM's own profile of the last step while profiling: per task, one JSON object per graph. */
-    synchronized String lastProfileLog() {
-        return profileLog.toString();
     }
 
     /** The last step's times per graph while profiling: {kernel, dispatch, total, transfers} ns. */
