@@ -96,6 +96,14 @@ public interface GatewayConfig {
         @WithDefault("qwen_sessions")
         String table();
 
+        /**
+         * {@code turn-lease} of the POSTGRES store: how long a turn's hold on its session lasts
+         * without renewal (renewed every third of it while the turn runs). One turn per session runs
+         * at a time across all gateways; a gateway that dies mid-turn holds its sessions this long.
+         */
+        @WithDefault("30s")
+        Duration turnLease();
+
         /** Directory of the embedded session store; absent: {@code .qwen/sessions} in the working directory. */
         Optional<Path> dir();
 

@@ -1,5 +1,6 @@
 package qwen.gateway.chat;
 
+import io.quarkus.runtime.Startup;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Disposes;
 import jakarta.enterprise.inject.Produces;
@@ -55,10 +56,12 @@ public class EngineProducers {
     /**
      * The engine, counted in the gateway's metrics; it connects to the scheduler on first use, once
      * the pipeline is up. With several pipeline replicas (qwen.gateway.routing.replicas), a router
-     * over one engine per replica.
+     * over one engine per replica, made at start-up so that its probes drive readiness from the
+     * start (a gateway whose replica 0 is down is ready while another replica is up).
      */
     @Produces
     @ApplicationScoped
+    @Startup
     Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config,
                             RoutingConfig routing, GenerationMetrics metrics) {
         if (routing.replicas() == 1) {
@@ -68,9 +71,10 @@ public class EngineProducers {
         ReplicaAddresses.check(config.shards(), routing.replicas());
         List<List<String>> replicas = IntStream.range(0, routing.replicas())
                 .mapToObj(r -> ReplicaAddresses.of(config.shards(), r)).toList();
-        ReplicaRouter router = new ReplicaRouter(replicas, pipelines::pipeline, config.stepTimeout(),
-                pipelines.transport(), routing.probeInterval(),
+        ReplicaRouter router = new ReplicaRouter(ReplicaRouter.sources(replicas, pipelines::pipeline,
+                config.stepTimeout(), config.pipelineMicroBatches(), pipelines.transport()), routing.probeInterval(),
                 pipeline -> new ChatEngine(tokenizer, pipeline, config.maxStepTokens(), config.maxQueuedRequests()));
+        pipelines.routeOver(router);
         return metrics.meter(router, router::runningSequences, router::queuedRequests);
     }
 

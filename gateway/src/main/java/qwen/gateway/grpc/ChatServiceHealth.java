@@ -13,8 +13,9 @@ import qwen.gateway.shard.PipelineService;
 
 /**
  * Keeps grpc.health.v1 true to the contract (chat.proto): "" and "qwen.chat.v1.ChatService" are
- * SERVING only while the shard pipeline is connected, every shard answers, and the gateway is not draining for shutdown. Checked once a second on a timer; the check
- * reads a flag, so it may run on the event loop.
+ * SERVING only while the gateway can serve (the shard pipeline connected with every shard answering;
+ * with several pipeline replicas, at least one such replica) and is not draining for shutdown.
+ * Checked once a second on a timer; the check reads flags the probes set, so it may run on the event loop.
  */
 @ApplicationScoped
 class ChatServiceHealth {

@@ -1,56 +1,33 @@
 package qwen.gateway.routing;
 
-import java.time.Duration;
 import java.util.List;
-import java.util.function.Supplier;
+import java.util.Optional;
 import org.jboss.logging.Logger;
 import qwen.gateway.chat.ChatEngine;
 import qwen.gateway.chat.GatewayException;
-import qwen.gateway.shard.ModelCard;
 import qwen.gateway.shard.Pipeline;
-import qwen.gateway.shard.PipelineLayoutException;
-import qwen.gateway.shard.Shard;
-import qwen.gateway.shard.ShardClient;
+import qwen.gateway.shard.ReplicaState;
 import qwen.gateway.shard.ShardException;
-import qwen.gateway.shard.ShardTransport;
 
 /**
  * One pipeline replica as the router sees it: its engine, and whether all its shards answered the
- * last probe. Replica 0's pipeline is the gateway's own (PipelineService); the others connect here,
- * on the router's probe thread, retrying until their shards answer.
+ * last probe. Its pipeline comes from its {@link ReplicaSource}; the probe (on the router's probe
+ * thread) keeps asking for it until it connects, then asks every shard's Info.
  */
 final class Replica implements AutoCloseable {
 
     private static final Logger LOG = Logger.getLogger(Replica.class);
-    private static final Duration INFO_TIMEOUT = Duration.ofSeconds(5);
 
     private final int index;
-    private final List<String> addresses;
-    private final Duration stepTimeout;
-    private final ShardTransport transport;
-    private final Supplier<Pipeline> shared; // replica 0; null for the others
+    private final ReplicaSource source;
     private final ChatEngine engine;
-    private volatile Pipeline own;
+    private volatile Pipeline pipeline;
     private volatile boolean up;
+    private volatile String problem = "not probed yet";
 
-    /** A replica over a pipeline someone else connects (replica 0). */
-    Replica(int index, List<String> addresses, Supplier<Pipeline> pipeline, ReplicaRouter.EngineFactory engines) {
+    Replica(int index, ReplicaSource source, ReplicaRouter.EngineFactory engines) {
         this.index = index;
-        this.addresses = addresses;
-        this.stepTimeout = null;
-        this.transport = null;
-        this.shared = pipeline;
-        this.engine = engines.create(pipeline);
-    }
-
-    /** A replica that connects its own pipeline to {@code addresses}. */
-    Replica(int index, List<String> addresses, Duration stepTimeout, ShardTransport transport,
-            ReplicaRouter.EngineFactory engines) {
-        this.index = index;
-        this.addresses = addresses;
-        this.stepTimeout = stepTimeout;
-        this.transport = transport;
-        this.shared = null;
+        this.source = source;
         this.engine = engines.create(this::pipeline);
     }
 
@@ -66,38 +43,39 @@ final class Replica implements AutoCloseable {
         return up;
     }
 
+    ReplicaState state() {
+        return new ReplicaState(index, source.addresses(), up, up ? "" : problem);
+    }
+
+    /** The pipeline if it connected, without trying to connect. */
+    Optional<Pipeline> connected() {
+        return Optional.ofNullable(pipeline);
+    }
+
     /** Connects if needed and asks every shard whether it serves; updates {@link #up()}. */
     void probe() {
         boolean now;
+        String why;
         try {
-            ModelCard card = pipeline().describe();
-            now = card.shards().stream().allMatch(ModelCard.ShardDescription::serving);
+            List<String> down = pipeline().unreachableShards();
+            now = down.isEmpty();
+            why = "shard(s) not answering: " + String.join("; ", down);
         } catch (GatewayException | ShardException e) {
             now = false;
+            why = e.getMessage();
         }
         if (now != up) {
-            LOG.infof("pipeline replica %d %s: %s", index, now ? "is up" : "is down", addresses);
+            LOG.infof("pipeline replica %d %s: %s", index, now ? "is up" : "is down (" + why + ")", source.addresses());
         }
+        problem = why;
         up = now;
     }
 
     private Pipeline pipeline() {
-        if (shared != null) {
-            return shared.get();
-        }
-        Pipeline current = own;
+        Pipeline current = pipeline;
         if (current == null) {
-            List<Shard> shards = addresses.stream().map(a -> (Shard) ShardClient.create(a, INFO_TIMEOUT, transport)).toList();
-            try {
-                current = Pipeline.open(shards, stepTimeout);
-            } catch (ShardException e) {
-                throw new GatewayException(GatewayException.Kind.UNAVAILABLE,
-                        "pipeline replica " + index + " " + addresses + " is not connected: " + e.getMessage());
-            } catch (PipelineLayoutException e) {
-                LOG.errorf("pipeline replica %d %s does not form one model: %s", index, addresses, e.getMessage());
-                throw new GatewayException(GatewayException.Kind.UNAVAILABLE, e.getMessage());
-            }
-            own = current;
+            current = source.connect().get();
+            pipeline = current;
         }
         return current;
     }
@@ -105,8 +83,8 @@ final class Replica implements AutoCloseable {
     @Override
     public void close() {
         engine.close();
-        Pipeline current = own;
-        if (current != null) {
+        Pipeline current = pipeline;
+        if (current != null && source.owned()) {
             current.close();
         }
     }

@@ -4,6 +4,7 @@ import io.smallrye.mutiny.Multi;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 import qwen.gateway.chat.ChatEngine;
@@ -12,6 +13,8 @@ import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationRequest;
 import qwen.gateway.chat.Generations;
 import qwen.gateway.shard.Pipeline;
+import qwen.gateway.shard.ReplicaState;
+import qwen.gateway.shard.ReplicaView;
 import qwen.gateway.shard.ShardTransport;
 
 /**
@@ -21,8 +24,11 @@ import qwen.gateway.shard.ShardTransport;
  * turn goes to the next replica on the ring, which holds none of its KV and prefills the history
  * the prompt carries (the session store is the source of truth); when the replica is back the
  * session returns to it. Probes run on one thread every {@code probeInterval}.
+ *
+ * <p>As a {@link ReplicaView} it tells readiness every replica's state: the gateway serves while
+ * at least one replica is up.
  */
-public final class ReplicaRouter implements Generations, AutoCloseable {
+public final class ReplicaRouter implements Generations, ReplicaView, AutoCloseable {
 
     private static final Logger LOG = Logger.getLogger(ReplicaRouter.class);
 
@@ -44,18 +50,32 @@ public final class ReplicaRouter implements Generations, AutoCloseable {
      */
     public ReplicaRouter(List<List<String>> addresses, Supplier<Pipeline> first, Duration stepTimeout,
                          ShardTransport transport, Duration probeInterval, EngineFactory engines) {
-        int count = addresses.size();
+        this(sources(addresses, first, stepTimeout, 0, transport), probeInterval, engines);
+    }
+
+    /** Routes over {@code sources}, replica 0 first; probes each once before returning. */
+    public ReplicaRouter(List<ReplicaSource> sources, Duration probeInterval, EngineFactory engines) {
         List<Replica> made = new ArrayList<>();
-        made.add(new Replica(0, addresses.getFirst(), first, engines));
-        for (int r = 1; r < count; r++) {
-            made.add(new Replica(r, addresses.get(r), stepTimeout, transport, engines));
+        for (int r = 0; r < sources.size(); r++) {
+            made.add(new Replica(r, sources.get(r), engines));
         }
         this.replicas = List.copyOf(made);
-        this.ring = new HashRing(count);
+        this.ring = new HashRing(replicas.size());
         this.probeInterval = probeInterval;
         probeAll();
         this.prober = Thread.ofPlatform().name("qwen-replica-probe").daemon().start(this::probeLoop);
-        LOG.infof("routing sessions over %d pipeline replicas", count);
+        LOG.infof("routing sessions over %d pipeline replicas", replicas.size());
+    }
+
+    /** Replica 0 over {@code first}; the others connected by the router to their addresses. */
+    public static List<ReplicaSource> sources(List<List<String>> addresses, Supplier<Pipeline> first,
+                                              Duration stepTimeout, int microBatches, ShardTransport transport) {
+        List<ReplicaSource> sources = new ArrayList<>();
+        sources.add(ReplicaSource.shared(addresses.getFirst(), first));
+        for (int r = 1; r < addresses.size(); r++) {
+            sources.add(ReplicaSource.shards(r, addresses.get(r), stepTimeout, microBatches, transport));
+        }
+        return sources;
     }
 
     @Override
@@ -92,6 +112,22 @@ public final class ReplicaRouter implements Generations, AutoCloseable {
     /** Whether replica {@code r} answered the last probe. */
     public boolean up(int r) {
         return replicas.get(r).up();
+    }
+
+    /** Whether at least one replica is up: the gateway can serve every session (on another replica if need be). */
+    public boolean serving() {
+        return replicas.stream().anyMatch(Replica::up);
+    }
+
+    @Override
+    public List<ReplicaState> states() {
+        return replicas.stream().map(Replica::state).toList();
+    }
+
+    @Override
+    public Optional<Pipeline> anyConnected() {
+        return replicas.stream().filter(Replica::up).map(Replica::connected).flatMap(Optional::stream).findFirst()
+                .or(() -> replicas.stream().map(Replica::connected).flatMap(Optional::stream).findFirst());
     }
 
     /** Sequences running on all replicas. */

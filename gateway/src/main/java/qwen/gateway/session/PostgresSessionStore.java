@@ -8,6 +8,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -16,6 +17,11 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
 import qwen.gateway.chat.GatewayException;
@@ -30,6 +36,11 @@ import qwen.gateway.chat.GatewayException;
  * turns committed by different gateways never lose one another. Connections are kept in a small
  * pool and dropped after any error (a restarted server costs one failed call per pooled
  * connection at most). A server that cannot be reached makes calls fail with UNAVAILABLE.
+ *
+ * <p>A turn holds a lease on its session's row ({@link #leaseTurn}): a random token, the request id
+ * and an expiry on the server's clock (so gateways' clocks need not agree). The gateway renews it
+ * every third of {@code turnLease} while the turn runs and clears it when the turn ends; a lease
+ * whose gateway died expires after {@code turnLease}, and the session is free again.
  */
 public final class PostgresSessionStore implements SessionStore, AutoCloseable {
 
@@ -37,21 +48,33 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
     private static final Pattern TABLE = Pattern.compile("[a-z_][a-z0-9_]{0,62}");
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final int POOL = 8;
+    /** The default lease: long enough to ride out a slow renewal, short enough that a crashed gateway frees its sessions soon. */
+    public static final Duration DEFAULT_TURN_LEASE = Duration.ofSeconds(30);
 
     private final String url;
     private final String table;
     private final Clock clock;
     private final BlockingQueue<Connection> idle = new ArrayBlockingQueue<>(POOL);
+    private final Duration turnLease;
+    private final ScheduledExecutorService leases = Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().name("qwen-turn-lease").daemon().factory());
+
+    /** With the {@link #DEFAULT_TURN_LEASE default turn lease}. */
+    public PostgresSessionStore(String url, String table, Clock clock) {
+        this(url, table, clock, DEFAULT_TURN_LEASE);
+    }
 
     /**
      * Connects, creating the table if it does not exist.
      *
      * @param url a JDBC URL, {@code jdbc:postgresql://host:5432/db?user=...&password=...}
      * @param table the table's name (lower case letters, digits, underscores)
+     * @param turnLease how long a turn's lease lasts without renewal (a gateway that dies mid-turn
+     *     blocks the session's turns for at most this long)
      * @throws IllegalStateException when the server cannot be reached or the table not made,
      *     naming the key to fix; the URL's password is never part of a message
      */
-    public PostgresSessionStore(String url, String table, Clock clock) {
+    public PostgresSessionStore(String url, String table, Clock clock, Duration turnLease) {
         if (!url.startsWith("jdbc:postgresql:")) {
             throw new IllegalStateException("qwen.gateway.sessions.jdbc-url must start with jdbc:postgresql:, got "
                     + redact(url));
@@ -60,15 +83,22 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
             throw new IllegalStateException("qwen.gateway.sessions.table must be a plain lower-case SQL name, got '"
                     + table + "'");
         }
+        if (turnLease.toMillis() < 300) {
+            throw new IllegalStateException("qwen.gateway.sessions.turn-lease must be at least 300ms, got " + turnLease);
+        }
         this.url = url;
         this.table = table;
         this.clock = clock;
+        this.turnLease = turnLease;
         try (Connection c = DriverManager.getConnection(url); Statement s = c.createStatement()) {
             s.execute("CREATE TABLE IF NOT EXISTS " + table + " ("
                     + "id TEXT COLLATE \"C\" PRIMARY KEY, "
                     + "update_nanos BIGINT NOT NULL, "
                     + "body BYTEA NOT NULL)");
             s.execute("CREATE INDEX IF NOT EXISTS " + table + "_by_update ON " + table + " (update_nanos DESC, id)");
+            // The turn lease (tables made before it get the columns here).
+            s.execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS turn_token TEXT, "
+                    + "ADD COLUMN IF NOT EXISTS turn_request TEXT, ADD COLUMN IF NOT EXISTS turn_expires TIMESTAMPTZ");
         } catch (SQLException e) {
             throw new IllegalStateException("session store " + redact(url) + ": " + e.getMessage()
                     + " (check qwen.gateway.sessions.jdbc-url)", e);
@@ -187,7 +217,119 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
     }
 
     @Override
+    public TurnLease leaseTurn(String id, String requestId) {
+        String token = newId();
+        for (int attempt = 0; ; attempt++) {
+            Optional<String> holder = run(c -> {
+                try (PreparedStatement s = c.prepareStatement("UPDATE " + table + " SET turn_token = ?, turn_request = ?, "
+                        + "turn_expires = clock_timestamp() + ? * interval '1 millisecond' "
+                        + "WHERE id = ? AND (turn_token IS NULL OR turn_expires < clock_timestamp())")) {
+                    s.setString(1, token);
+                    s.setString(2, requestId);
+                    s.setLong(3, turnLease.toMillis());
+                    s.setString(4, id);
+                    if (s.executeUpdate() == 1) {
+                        return Optional.<String>empty();
+                    }
+                }
+                try (PreparedStatement s = c.prepareStatement("SELECT turn_request FROM " + table
+                        + " WHERE id = ? AND turn_token IS NOT NULL AND turn_expires >= clock_timestamp()")) {
+                    s.setString(1, id);
+                    try (ResultSet r = s.executeQuery()) {
+                        return Optional.of(r.next() ? r.getString(1) : "");
+                    }
+                }
+            });
+            if (holder.isEmpty()) {
+                return new RowLease(id, token);
+            }
+            if (!holder.get().isEmpty()) {
+                throw TurnLease.busy(id, holder.get());
+            }
+            // No live lease now: either the session is gone, or the lease ended between the two
+            // statements (then the claim is tried again).
+            if (get(id).isEmpty()) {
+                throw GatewayException.notFound("session_id: no session " + id);
+            }
+            if (attempt == 2) {
+                throw new GatewayException(GatewayException.Kind.FAILED_PRECONDITION, "session " + id
+                        + " is running turns on other gateways; wait for them to finish");
+            }
+        }
+    }
+
+    /** A lease on one session's row, renewed on the lease thread until given back. */
+    private final class RowLease implements TurnLease {
+        private final String id;
+        private final String token;
+        private final AtomicBoolean released = new AtomicBoolean();
+        private final ScheduledFuture<?> renewal;
+
+        RowLease(String id, String token) {
+            this.id = id;
+            this.token = token;
+            long every = Math.max(100, turnLease.toMillis() / 3);
+            this.renewal = leases.scheduleWithFixedDelay(this::renew, every, every, TimeUnit.MILLISECONDS);
+        }
+
+        private void renew() {
+            try {
+                int kept = run(c -> {
+                    try (PreparedStatement s = c.prepareStatement("UPDATE " + table + " SET turn_expires = "
+                            + "clock_timestamp() + ? * interval '1 millisecond' WHERE id = ? AND turn_token = ?")) {
+                        s.setLong(1, turnLease.toMillis());
+                        s.setString(2, id);
+                        s.setString(3, token);
+                        return s.executeUpdate();
+                    }
+                });
+                if (kept == 0 && !released.get()) {
+                    // Deleted, or expired and taken by another gateway: nothing to renew any more.
+                    LOG.warnf("session %s: the running turn's lease is gone (session deleted or lease expired)", id);
+                    renewal.cancel(false);
+                }
+            } catch (RuntimeException e) {
+                LOG.warnf("session %s: renewing the turn's lease failed (%s); it expires in %s unless a renewal succeeds",
+                        id, e.getMessage(), turnLease);
+            }
+        }
+
+        @Override
+        public void release() {
+            if (!released.compareAndSet(false, true)) {
+                return;
+            }
+            renewal.cancel(false);
+            try {
+                run(c -> {
+                    try (PreparedStatement s = c.prepareStatement("UPDATE " + table + " SET turn_token = NULL, "
+                            + "turn_request = NULL, turn_expires = NULL WHERE id = ? AND turn_token = ?")) {
+                        s.setString(1, id);
+                        s.setString(2, token);
+                        return s.executeUpdate();
+                    }
+                });
+            } catch (RuntimeException e) {
+                LOG.warnf("session %s: giving the turn's lease back failed (%s); it expires within %s",
+                        id, e.getMessage(), turnLease);
+            }
+        }
+
+        @Override
+        public void releaseLater() {
+            if (!released.get()) {
+                try {
+                    leases.execute(this::release);
+                } catch (java.util.concurrent.RejectedExecutionException e) {
+                    release(); // the store is closing
+                }
+            }
+        }
+    }
+
+    @Override
     public void close() {
+        leases.shutdownNow();
         Connection c;
         while ((c = idle.poll()) != null) {
             closeQuietly(c);

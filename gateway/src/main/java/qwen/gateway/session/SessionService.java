@@ -57,8 +57,26 @@ public class SessionService {
     /** Session id -> its running turn. */
     private final ConcurrentHashMap<String, RunningTurn> running = new ConcurrentHashMap<>();
 
-    /** A turn in progress; {@code ended} completes once the engine has let go of its sequence. */
-    private record RunningTurn(String requestId, CompletableFuture<Void> ended) {
+    /**
+     * A turn in progress; {@code ended} completes once the engine has let go of its sequence. Its
+     * lease in the store is taken once the turn holds this gateway's reservation.
+     */
+    private static final class RunningTurn {
+        private final String requestId;
+        private final CompletableFuture<Void> ended = new CompletableFuture<>();
+        private volatile TurnLease lease = TurnLease.LOCAL;
+
+        RunningTurn(String requestId) {
+            this.requestId = requestId;
+        }
+
+        String requestId() {
+            return requestId;
+        }
+
+        CompletableFuture<Void> ended() {
+            return ended;
+        }
     }
 
     SessionService(SessionStore store, Generations generations, PromptBuilder prompts, QwenTokenizer tokenizer,
@@ -155,14 +173,14 @@ public class SessionService {
                                              RequestedParams params, String requestId) {
         require(sessionId);
         GenerationSettings settings = GenerationSettings.resolve(params, defaults);
-        RunningTurn turn = new RunningTurn(requestId, new CompletableFuture<>());
+        RunningTurn turn = new RunningTurn(requestId);
         RunningTurn other = running.putIfAbsent(sessionId, turn);
         if (other != null) {
-            throw new GatewayException(GatewayException.Kind.FAILED_PRECONDITION, "session " + sessionId
-                    + " is already running a turn (request_id " + other.requestId()
-                    + "); wait for it to finish or cancel it");
+            throw TurnLease.busy(sessionId, other.requestId());
         }
         try {
+            // Across gateways sharing the store: FAILED_PRECONDITION while another gateway runs one.
+            turn.lease = store.leaseTurn(sessionId, requestId);
             // Read under the reservation: the previous turn has committed, so this is the latest history.
             Session session = require(sessionId);
             String system = systemOverride == null ? session.systemPrompt() : systemOverride;
@@ -176,9 +194,9 @@ public class SessionService {
                             finish(sessionId, turn, userMessage, finished);
                         }
                     })
-                    .onTermination().invoke(() -> end(sessionId, turn));
+                    .onTermination().invoke(() -> end(sessionId, turn, false));
         } catch (RuntimeException e) {
-            end(sessionId, turn);
+            end(sessionId, turn, true);
             throw e;
         }
     }
@@ -197,14 +215,26 @@ public class SessionService {
             // Deleted while the turn ran: there is nothing to commit to.
             LOG.debugf("session %s was deleted during request %s; turn not committed", sessionId, turn.requestId());
         } finally {
-            end(sessionId, turn);
+            // The lease goes back before Finished reaches the client: its next turn, sent to any
+            // gateway as soon as it has seen Finished, finds the session free.
+            end(sessionId, turn, true);
         }
     }
 
-    /** Ends a turn's reservation; idempotent (Finished ends it, and so does the stream's end). */
-    private void end(String sessionId, RunningTurn turn) {
+    /**
+     * Ends a turn's reservation and gives its lease back ({@code now}: blocking, else off this
+     * thread, which may be one that must not block); idempotent (Finished ends it, and so does the
+     * stream's end).
+     */
+    private void end(String sessionId, RunningTurn turn, boolean now) {
         running.remove(sessionId, turn);
-        turn.ended().complete(null);
+        if (turn.ended().complete(null)) {
+            if (now) {
+                turn.lease.release();
+            } else {
+                turn.lease.releaseLater();
+            }
+        }
     }
 
     private SessionMessage message(Role role, String content) {

@@ -41,4 +41,16 @@ public interface SessionStore {
      * @throws qwen.gateway.chat.GatewayException NOT_FOUND when the session does not exist (any more)
      */
     Session appendTurn(String id, SessionMessage user, SessionMessage assistant);
+
+    /**
+     * Reserves the session's next turn for {@code requestId} among all the gateways sharing this
+     * store, until the lease is given back (or, for a gateway that died holding it, expires). A
+     * store used by one gateway only needs none: the gateway's own reservation covers it.
+     *
+     * @throws qwen.gateway.chat.GatewayException FAILED_PRECONDITION when another gateway runs a turn
+     *     on the session (naming its request id), NOT_FOUND when the session does not exist
+     */
+    default TurnLease leaseTurn(String id, String requestId) {
+        return TurnLease.LOCAL;
+    }
 }

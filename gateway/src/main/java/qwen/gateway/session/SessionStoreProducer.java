@@ -20,7 +20,7 @@ final class SessionStoreProducer {
             case FILE -> new FileSessionStore(sessions.resolvedDir(), Clock.systemUTC());
             case POSTGRES -> new PostgresSessionStore(sessions.jdbcUrl().orElseThrow(() -> new IllegalStateException(
                     "qwen.gateway.sessions.store=POSTGRES needs qwen.gateway.sessions.jdbc-url")),
-                    sessions.table(), Clock.systemUTC());
+                    sessions.table(), Clock.systemUTC(), sessions.turnLease());
         };
     }
 

@@ -26,6 +26,10 @@ import qwen.gateway.routing.ReplicaAddresses;
  * <p>Once connected it asks every shard's Info once a second: while a shard does not answer, the
  * gateway is not {@link #serving()} (readiness down, gRPC health NOT_SERVING). The shard clients
  * reconnect by themselves, with backoff; the first answer makes the gateway serve again.
+ *
+ * <p>With several pipeline replicas this pipeline is replica 0, and the router over all of them
+ * ({@link #routeOver}) decides: the gateway serves while at least one replica has every shard
+ * answering, and the model card comes from any connected replica.
  */
 @ApplicationScoped
 public class PipelineService {
@@ -41,6 +45,7 @@ public class PipelineService {
     private volatile String problem = "not connected yet";
     private volatile boolean stopping;
     private volatile List<String> unreachable = List.of();
+    private volatile ReplicaView replicas;
     private Thread background;
     private Thread prober;
 
@@ -106,18 +111,54 @@ public class PipelineService {
         return current;
     }
 
+    /**
+     * Hands health and the model card over to the router of several pipeline replicas (this
+     * pipeline is its replica 0).
+     */
+    public void routeOver(ReplicaView view) {
+        this.replicas = view;
+    }
+
     /** Whether the pipeline is connected (it may have a shard down now: see {@link #serving()}). */
     public boolean connected() {
         return pipeline != null;
     }
 
-    /** Whether the pipeline is connected and every shard answered its last health probe. */
+    /**
+     * Whether the gateway can serve: with one replica, the pipeline is connected and every shard
+     * answered its last health probe; with several, at least one replica is up.
+     */
     public boolean serving() {
+        ReplicaView view = replicas;
+        if (view != null) {
+            return view.states().stream().anyMatch(ReplicaState::up);
+        }
         return pipeline != null && unreachable.isEmpty();
+    }
+
+    /** Every pipeline replica's state (one, replica 0, without a router), as last probed. */
+    public List<ReplicaState> replicaStates() {
+        ReplicaView view = replicas;
+        if (view != null) {
+            return view.states();
+        }
+        return List.of(new ReplicaState(0, ReplicaAddresses.of(config.shards(), 0), serving(), ownProblem()));
     }
 
     /** Why the gateway is not {@link #serving()}, or empty when it is. */
     public String problem() {
+        if (serving()) {
+            return "";
+        }
+        ReplicaView view = replicas;
+        if (view != null) {
+            return "no pipeline replica is up: " + String.join("; ", view.states().stream()
+                    .map(s -> "replica " + s.index() + " " + s.problem()).toList());
+        }
+        return ownProblem();
+    }
+
+    private String ownProblem() {
         if (pipeline == null) {
             return "not connected to the shards " + config.shards() + ": " + problem;
         }
@@ -132,7 +173,7 @@ public class PipelineService {
      * @throws GatewayException UNAVAILABLE while the shards are not connected
      */
     public ModelCard modelCard() {
-        return named(pipeline().modelCard());
+        return named(anyPipeline().modelCard());
     }
 
     /**
@@ -140,7 +181,16 @@ public class PipelineService {
      * on one Info call per shard (up to 5 s each): call it off the event loop.
      */
     public ModelCard liveModelCard() {
-        return named(pipeline().describe());
+        return named(anyPipeline().describe());
+    }
+
+    /** This pipeline, or while it is not connected, another replica's. */
+    private Pipeline anyPipeline() {
+        ReplicaView view = replicas;
+        if (pipeline == null && view != null) {
+            return view.anyConnected().orElseGet(this::pipeline);
+        }
+        return pipeline();
     }
 
     private ModelCard named(ModelCard card) {

@@ -191,6 +191,11 @@ class PipelineServiceTest {
                 }
 
                 @Override
+                public Duration turnLease() {
+                    return Duration.ofSeconds(30);
+                }
+
+                @Override
                 public Optional<java.nio.file.Path> dir() {
                     return Optional.empty();
                 }

@@ -1,0 +1,169 @@
+package qwen.gateway.session;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.smallrye.mutiny.Multi;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import qwen.gateway.chat.ChatEngine;
+import qwen.gateway.chat.ChatTemplate;
+import qwen.gateway.chat.GatewayException;
+import qwen.gateway.chat.GenerationDefaults;
+import qwen.gateway.chat.GenerationEvent;
+import qwen.gateway.chat.GenerationEvent.Finished;
+import qwen.gateway.chat.PromptBuilder;
+import qwen.gateway.chat.RequestedParams;
+import qwen.gateway.shard.Pipeline;
+import qwen.gateway.shard.PipelineService;
+import qwen.gateway.testing.FakeShard;
+import qwen.gateway.tokenizer.QwenTokenizer;
+
+/**
+ * One turn per session at a time across gateways: two gateways (each its own engine over its own
+ * in-memory shard, each its own store connection) share one PostgreSQL table. While a turn runs on
+ * gateway A, a turn on the same session through gateway B fails FAILED_PRECONDITION naming A's
+ * request, as a second turn on A itself does, and changes nothing; once A's turn has finished, B's
+ * turn runs at once. A gateway that dies holding a turn frees the session when its lease expires,
+ * and a live turn's lease is renewed past its duration.
+ */
+@Timeout(120)
+class TurnLeaseTest {
+
+    private static final QwenTokenizer TOKENIZER = QwenTokenizer.bundled();
+    private static final GenerationDefaults DEFAULTS = GenerationDefaults.bundled();
+
+    private static String url;
+    private static String table;
+    private static Gateway a;
+    private static Gateway b;
+
+    private record Gateway(SessionService sessions, FakeShard shard, ChatEngine engine, Pipeline pipeline,
+                           PostgresSessionStore store) {
+
+        static Gateway open(String name) {
+            FakeShard shard = new FakeShard(name + ":9100", FakeShard.info(0, 2, 2, true, true));
+            Pipeline pipeline = Pipeline.open(List.of(shard), Duration.ofSeconds(30));
+            ChatEngine engine = new ChatEngine(TOKENIZER, () -> pipeline, 512, 16);
+            PostgresSessionStore store = new PostgresSessionStore(url, table, Clock.systemUTC());
+            PipelineService connected = new PipelineService(null) {
+                @Override
+                public Pipeline pipeline() {
+                    return pipeline;
+                }
+            };
+            SessionService sessions = new SessionService(store, engine,
+                    new PromptBuilder(new ChatTemplate(TOKENIZER), DEFAULTS), TOKENIZER, DEFAULTS,
+                    new SequenceLimits(connected));
+            return new Gateway(sessions, shard, engine, pipeline, store);
+        }
+
+        Multi<GenerationEvent> turn(String sessionId, String message, String requestId) {
+            RequestedParams greedy = new RequestedParams(4, 0f, null, null, null, null, List.of(), false, 0, true);
+            return sessions.chat(sessionId, message, null, greedy, requestId);
+        }
+
+        Finished run(String sessionId, String message, String requestId) {
+            List<GenerationEvent> events = turn(sessionId, message, requestId).collect().asList().await()
+                    .atMost(Duration.ofSeconds(30));
+            return (Finished) events.getLast();
+        }
+
+        void close() {
+            engine.close();
+            pipeline.close();
+            store.close();
+        }
+    }
+
+    @BeforeAll
+    static void start() {
+        url = TestPostgres.url();
+        table = TestPostgres.freshTable();
+        a = Gateway.open("gateway-a");
+        b = Gateway.open("gateway-b");
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        for (Gateway g : new Gateway[] {a, b}) {
+            if (g != null) {
+                g.close();
+            }
+        }
+        if (table != null) {
+            TestPostgres.drop(url, table);
+        }
+    }
+
+    @Test
+    void aSecondTurnOnAnotherGatewayIsRefusedWhileTheFirstRuns() throws Exception {
+        String id = a.sessions().create(null, "leased", Map.of()).session().id();
+        int stepsOnB = b.shard().requests().size();
+        CountDownLatch gate = new CountDownLatch(1);
+        a.shard().gate(gate);
+        CompletableFuture<List<GenerationEvent>> running = new CompletableFuture<>();
+        try {
+            // Subscribing starts the turn: it holds A's reservation and the lease from here on.
+            a.turn(id, "Hello!", "turn-on-a").collect().asList().subscribe().with(running::complete,
+                    running::completeExceptionally);
+
+            GatewayException onB = assertThrows(GatewayException.class, () -> b.run(id, "Me too!", "turn-on-b"));
+            assertEquals(GatewayException.Kind.FAILED_PRECONDITION, onB.kind());
+            assertTrue(onB.getMessage().contains("request_id turn-on-a"), onB.getMessage());
+            GatewayException onA = assertThrows(GatewayException.class, () -> a.run(id, "Again!", "again-on-a"));
+            assertEquals(GatewayException.Kind.FAILED_PRECONDITION, onA.kind());
+            assertEquals(onA.getMessage(), onB.getMessage(), "the same error on either gateway");
+            assertEquals(stepsOnB, b.shard().requests().size(), "the refused turn reached no shard");
+        } finally {
+            gate.countDown();
+            a.shard().gate(null);
+        }
+        List<GenerationEvent> first = running.get(30, TimeUnit.SECONDS);
+        assertTrue(first.getLast() instanceof Finished);
+
+        // A has committed and let go before its client saw Finished: B's turn runs straight away.
+        Finished second = b.run(id, "And now?", "second-on-b");
+        assertTrue(second.usage().completionTokens() > 0);
+        Session stored = b.sessions().get(id).session();
+        assertEquals(List.of("Hello!", "And now?"), stored.turns().stream().map(t -> t.user()).toList(),
+                "the refused turns left no trace");
+    }
+
+    @Test
+    void aDeadGatewaysLeaseExpiresAndALiveOneIsRenewed() throws Exception {
+        String id = a.sessions().create(null, "expiring", Map.of()).session().id();
+        // A gateway that takes the turn and dies: its lease is never given back nor renewed.
+        PostgresSessionStore dead = new PostgresSessionStore(url, table, Clock.systemUTC(), Duration.ofMillis(1500));
+        dead.leaseTurn(id, "dead-turn");
+        dead.close();
+        GatewayException held = assertThrows(GatewayException.class, () -> b.run(id, "Anyone?", "while-held"));
+        assertEquals(GatewayException.Kind.FAILED_PRECONDITION, held.kind());
+        assertTrue(held.getMessage().contains("request_id dead-turn"), held.getMessage());
+        Thread.sleep(1800);
+        assertTrue(b.run(id, "Anyone?", "after-expiry").usage().completionTokens() > 0,
+                "the session is free once the dead gateway's lease expired");
+
+        // A live lease of 600 ms, renewed while held, still holds the session after three times that.
+        try (PostgresSessionStore live = new PostgresSessionStore(url, table, Clock.systemUTC(), Duration.ofMillis(600))) {
+            TurnLease lease = live.leaseTurn(id, "long-turn");
+            Thread.sleep(1800);
+            GatewayException stillHeld = assertThrows(GatewayException.class, () -> a.run(id, "Now?", "during-long"));
+            assertTrue(stillHeld.getMessage().contains("request_id long-turn"), stillHeld.getMessage());
+            lease.release();
+            assertTrue(a.run(id, "Now?", "after-release").usage().completionTokens() > 0);
+        }
+        GatewayException missing = assertThrows(GatewayException.class, () -> b.store().leaseTurn("no-such-session", "x"));
+        assertEquals(GatewayException.Kind.NOT_FOUND, missing.kind());
+    }
+}
