@@ -36,7 +36,7 @@ public final class BenchCommand {
         Args a;
         try {
             a = new Args(argv, Set.of("prompt-tokens", "decode-tokens", "threads", "model", "repeats"),
-                    Set.of("no-jlama", "keep"));
+                    Set.of("no-jlama", "keep", "profile"));
         } catch (IllegalArgumentException e) {
             System.err.println("qwen bench: " + e.getMessage());
             System.exit(2);
@@ -59,13 +59,16 @@ public final class BenchCommand {
         Map<String, Object> report = new LinkedHashMap<>();
         report.put("threads", threads);
         try {
-            double bandwidth = BandwidthProbe.measure(1L << 30, threads, 5);
-            report.put("bandwidth_GBps", round(bandwidth));
-            log("streaming-read bandwidth, %d threads: %.1f GB/s", threads, bandwidth);
-
             SplittableRandom rnd = new SplittableRandom(7);
             int[] longPrompt = rnd.ints(promptTokens, 0, 151643).toArray();
             int[] shortPrompt = rnd.ints(16, 0, 151643).toArray();
+            if (a.has("profile")) {
+                OpProfile.run(model, threads, longPrompt, shortPrompt, decodeTokens);
+                return;
+            }
+            double bandwidth = BandwidthProbe.measure(1L << 30, threads, 5);
+            report.put("bandwidth_GBps", round(bandwidth));
+            log("streaming-read bandwidth, %d threads: %.1f GB/s", threads, bandwidth);
             ours(model, threads, longPrompt, shortPrompt, decodeTokens, repeats, bandwidth, report);
             if (!a.has("no-jlama")) {
                 jlama(model, threads, longPrompt, shortPrompt, decodeTokens, report);

@@ -37,9 +37,10 @@ public final class GatewayBenchCommand {
     }
 
     public static void main(String[] argv) throws Exception {
-        Args a = new Args(argv, Set.of("model", "threads", "tokens", "root"), Set.of("keep"));
+        Args a = new Args(argv, Set.of("model", "threads", "tokens", "root", "repeats"), Set.of("keep"));
         int threads = a.integer("threads", Runtime.getRuntime().availableProcessors());
         int tokens = a.integer("tokens", 64);
+        int repeats = a.integer("repeats", 3);
         Path root = Path.of(a.get("root", ".")).toAbsolutePath().normalize();
         Path tmp = Files.createTempDirectory("qwen-bench-gateway-");
         Path model = a.has("model") ? Path.of(a.required("model"))
@@ -48,17 +49,18 @@ public final class GatewayBenchCommand {
         Map<String, Object> report = new LinkedHashMap<>();
         report.put("threads", threads);
         report.put("tokens", tokens);
+        report.put("repeats", repeats);
         try {
-            double direct = direct(model, threads, tokens);
+            double direct = direct(model, threads, tokens, repeats);
             report.put("direct_decode_tok_s", round(direct));
             log("engine in-process: %.2f tok/s", direct);
-            double one = throughGateway(root, tmp.resolve("one"), model, List.of("0-" + (layers - 1)), threads, tokens);
+            double one = throughGateway(root, tmp.resolve("one"), model, List.of("0-" + (layers - 1)), threads, tokens, repeats);
             report.put("gateway_1_shard_decode_tok_s", round(one));
             report.put("gateway_1_shard_overhead", round(1 - one / direct));
             log("gateway + 1 shard over gRPC: %.2f tok/s (%.1f%% below in-process)", one, 100 * (1 - one / direct));
             int half = layers / 2;
             double two = throughGateway(root, tmp.resolve("two"), model,
-                    List.of("0-" + (half - 1), half + "-" + (layers - 1)), threads, tokens);
+                    List.of("0-" + (half - 1), half + "-" + (layers - 1)), threads, tokens, repeats);
             report.put("gateway_2_shards_decode_tok_s", round(two));
             report.put("gateway_2_shards_overhead", round(1 - two / direct));
             log("gateway + 2 shards over gRPC: %.2f tok/s (%.1f%% below in-process)", two, 100 * (1 - two / direct));
@@ -72,21 +74,31 @@ public final class GatewayBenchCommand {
         System.out.println(new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(report));
     }
 
-    /** Decode tok/s of the engine called directly: a short prompt, then {@code tokens} greedy steps. */
-    private static double direct(Path model, int threads, int tokens) {
+    /**
+     * Decode tok/s of the engine called directly: a short prompt, then {@code tokens} greedy steps;
+     * the median of {@code repeats} runs after a warm-up run of the same length, as through the gateway.
+     */
+    private static double direct(Path model, int threads, int tokens, int repeats) {
         int[] prompt = {151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198, 9707,
             151645, 198, 151644, 77091, 198};
         try (ShardEngine engine = ShardEngine.open(new EngineOptions(model, null, EngineOptions.KernelSet.VECTOR,
                 threads, 1L << 30))) {
-            Generator.generate(engine, prompt, 4, SamplingParams.greedy(0), Set.of(), id -> { });
-            Generator.Result r = Generator.generate(engine, prompt, tokens, SamplingParams.greedy(0), Set.of(), id -> { });
-            return (r.ids().length - 1) / (r.decodeNanos() / 1e9);
+            double[] runs = new double[repeats];
+            for (int i = -1; i < repeats; i++) {                      // run -1 warms the JIT up
+                Generator.Result r = Generator.generate(engine, prompt, tokens, SamplingParams.greedy(0), Set.of(), id -> { });
+                double tokPerSec = (r.ids().length - 1) / (r.decodeNanos() / 1e9);
+                if (i >= 0) {
+                    runs[i] = tokPerSec;
+                    log("  engine in-process, run %d: %.2f tok/s", i + 1, tokPerSec);
+                }
+            }
+            return median(runs);
         }
     }
 
     /** Decode tok/s seen by a gRPC client of a gateway over the given shard layer ranges. */
     private static double throughGateway(Path root, Path logs, Path model, List<String> ranges, int threads,
-                                         int tokens) throws Exception {
+                                         int tokens, int repeats) throws Exception {
         try (LocalProcesses procs = new LocalProcesses(root, logs)) {
             List<Integer> ports = new java.util.ArrayList<>();
             for (String range : ranges) {
@@ -96,8 +108,14 @@ public final class GatewayBenchCommand {
             ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", gateway).usePlaintext().build();
             try {
                 ChatServiceGrpc.ChatServiceBlockingStub stub = ChatServiceGrpc.newBlockingStub(channel);
-                retry(() -> chat(stub, 4));                                     // warm-up, and waits for the shards
-                return chat(stub, tokens);
+                retry(() -> chat(stub, 4));                                     // waits for the shards
+                chat(stub, tokens);                                             // warms the JIT up
+                double[] runs = new double[repeats];
+                for (int i = 0; i < repeats; i++) {
+                    runs[i] = chat(stub, tokens);
+                    log("  %d shard(s), run %d: %.2f tok/s", ranges.size(), i + 1, runs[i]);
+                }
+                return median(runs);
             } finally {
                 channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
             }
@@ -141,6 +159,12 @@ public final class GatewayBenchCommand {
                 Thread.sleep(1000);
             }
         }
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        java.util.Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
     private static double round(double v) {

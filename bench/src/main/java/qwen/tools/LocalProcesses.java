@@ -14,8 +14,12 @@ import java.util.List;
  */
 final class LocalProcesses implements AutoCloseable {
 
+    /**
+     * The flags {@code ./qwen serve} starts its processes with, the parallel collector included, so
+     * that a shard runs the engine as the in-process benchmarks do.
+     */
     private static final List<String> JVM_FLAGS = List.of("--add-modules", "jdk.incubator.vector",
-            "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow");
+            "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:+UseParallelGC");
 
     private final Path root;
     private final Path logs;

@@ -180,7 +180,7 @@ final class PackedMatmul {
     }
 
     /** Rows [r, r + nr) of pairs [p0, p1) into wp[off + i * PANEL_STRIDE ..], zero rows after nr. */
-    private static void convert(DType type, MemorySegment w, int cols, int r, int nr, int p0, int p1, boolean last,
+    static void convert(DType type, MemorySegment w, int cols, int r, int nr, int p0, int p1, boolean last,
                                 float[] wp, int off) {
         int np = p1 - p0;
         int n = 2 * np + (last && cols % 2 != 0 ? 1 : 0);

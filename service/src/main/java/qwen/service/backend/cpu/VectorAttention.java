@@ -14,8 +14,8 @@ import qwen.service.kv.KvPool;
 import qwen.service.kv.LayerKv;
 
 /**
- * Causal attention on all cores: one work unit per (query row, head), claimed dynamically with
- * the latest (longest) query rows first so the threads finish together. Per unit: scores
+ * Causal attention on all cores: one work unit per (block of {@link #QUERY_BLOCK} query rows, head),
+ * claimed dynamically with the latest (longest) blocks first so the threads finish together. Per unit: scores
  * q . k / sqrt(headDim) against the cached keys, a max-subtracted softmax, and the
  * probability-weighted sum of the cached values, all f32. Keys and values are read from the
  * cache pages four positions at a time, so each query (or accumulator) load serves four rows.
@@ -25,15 +25,19 @@ final class VectorAttention {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final int PAGE = KvPool.PAGE_TOKENS;
+    /** Query rows that share one read of the cache pages: their 8 score rows and accumulators fit in L1. */
+    static final int QUERY_BLOCK = 8;
 
     private final WorkerPool pool;
     private final float[][] scores;
     private final float[][] sums;
+    private final float[][] totals;
 
     VectorAttention(WorkerPool pool) {
         this.pool = pool;
         this.scores = new float[pool.threads()][0];
         this.sums = new float[pool.threads()][0];
+        this.totals = new float[pool.threads()][0];
     }
 
     void attention(float[] q, float[] out, int rowOffset, int tokens, int startPos, LayerKv kv,
@@ -42,49 +46,75 @@ final class VectorAttention {
             throw new IllegalArgumentException("attention over positions up to " + (startPos + tokens - 1)
                     + " but the cache holds " + kv.length());
         }
-        int units = tokens * numHeads;
+        int blocks = (tokens + QUERY_BLOCK - 1) / QUERY_BLOCK;
+        int units = blocks * numHeads;
         pool.forEachChunk(units, 1, (worker, from, to) -> {
             for (int u = from; u < to; u++) {
-                int t = tokens - 1 - u / numHeads;
+                int b = blocks - 1 - u / numHeads;                  // the latest (longest) blocks first
                 int h = u % numHeads;
-                head(q, out, (rowOffset + t) * numHeads * headDim + h * headDim, startPos + t + 1, kv,
-                        h * headDim, headDim, worker);
+                int t0 = b * QUERY_BLOCK;
+                block(q, out, rowOffset, t0, Math.min(tokens, t0 + QUERY_BLOCK), startPos, kv, h, numHeads, headDim,
+                        worker);
             }
         });
     }
 
-    /** One query vector at q[qAt ..] against cached positions [0, keys), cache columns col ... */
-    private void head(float[] q, float[] out, int qAt, int keys, LayerKv kv, int col, int headDim, int worker) {
-        float[] s = scratch(scores, worker, keys);
+    /**
+     * Query rows [t0, t1) of one head: row t attends to positions [0, startPos + t]. Each cache page
+     * is read once for all the block's rows (its head slice, 64 x headDim floats, stays in L1/L2
+     * meanwhile) rather than once per row: prefill attention is bound by these reads, not by its
+     * FMAs. Each row's arithmetic is the same as on its own, in the same order.
+     */
+    private void block(float[] q, float[] out, int rowOffset, int t0, int t1, int startPos, LayerKv kv, int h,
+                       int numHeads, int headDim, int worker) {
+        int rows = t1 - t0;
+        int longest = startPos + t1;
+        float[] s = scratch(scores, worker, rows * longest);
+        float[] acc = scratch(sums, worker, rows * headDim);
+        int col = h * headDim;
+        int width = kv.width();
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        for (int p0 = 0; p0 < keys; p0 += PAGE) {
+        for (int p0 = 0; p0 < longest; p0 += PAGE) {
             MemorySegment page = kv.keyPage(p0 / PAGE);
-            int n = Math.min(PAGE, keys - p0);
-            int k = 0;
-            for (; k + 4 <= n; k += 4) {
-                dot4(q, qAt, page, kv.width(), k, col, headDim, s, p0 + k);
-            }
-            for (; k < n; k++) {
-                s[p0 + k] = dot(q, qAt, page, ((long) k * kv.width() + col) * 4, headDim);
+            for (int j = 0; j < rows; j++) {
+                int n = Math.min(PAGE, startPos + t0 + j + 1 - p0);
+                int qAt = (rowOffset + t0 + j) * numHeads * headDim + col;
+                int sAt = j * longest + p0;
+                int k = 0;
+                for (; k + 4 <= n; k += 4) {
+                    dot4(q, qAt, page, width, k, col, headDim, s, sAt + k);
+                }
+                for (; k < n; k++) {
+                    s[sAt + k] = dot(q, qAt, page, ((long) k * width + col) * 4, headDim);
+                }
             }
         }
-        float total = softmax(s, keys, scale);
-        float[] acc = scratch(sums, worker, headDim);
-        Arrays.fill(acc, 0, headDim, 0f);
-        for (int p0 = 0; p0 < keys; p0 += PAGE) {
+        float[] total = scratch(totals, worker, rows);
+        for (int j = 0; j < rows; j++) {
+            total[j] = softmaxAt(s, j * longest, startPos + t0 + j + 1, scale);
+        }
+        Arrays.fill(acc, 0, rows * headDim, 0f);
+        for (int p0 = 0; p0 < longest; p0 += PAGE) {
             MemorySegment page = kv.valuePage(p0 / PAGE);
-            int n = Math.min(PAGE, keys - p0);
-            int k = 0;
-            for (; k + 4 <= n; k += 4) {
-                accumulate4(acc, page, kv.width(), k, col, headDim, s, p0 + k);
-            }
-            for (; k < n; k++) {
-                accumulate1(acc, page, ((long) k * kv.width() + col) * 4, headDim, s[p0 + k]);
+            for (int j = 0; j < rows; j++) {
+                int n = Math.min(PAGE, startPos + t0 + j + 1 - p0);
+                int sAt = j * longest + p0;
+                int aAt = j * headDim;
+                int k = 0;
+                for (; k + 4 <= n; k += 4) {
+                    accumulate4(acc, aAt, page, width, k, col, headDim, s, sAt + k);
+                }
+                for (; k < n; k++) {
+                    accumulate1(acc, aAt, page, ((long) k * width + col) * 4, headDim, s[sAt + k]);
+                }
             }
         }
-        float inv = 1f / total;
-        for (int i = 0; i < headDim; i++) {
-            out[qAt + i] = acc[i] * inv;
+        for (int j = 0; j < rows; j++) {
+            float inv = 1f / total[j];
+            int oAt = (rowOffset + t0 + j) * numHeads * headDim + col;
+            for (int i = 0; i < headDim; i++) {
+                out[oAt + i] = acc[j * headDim + i] * inv;
+            }
         }
     }
 
@@ -128,36 +158,36 @@ final class VectorAttention {
         return s;
     }
 
-    /** s[p] = exp(s[p] * scale - max) in place for p < n; returns the sum. */
-    static float softmax(float[] s, int n, float scale) {
+    /** s[at + p] = exp(s[at + p] * scale - max) in place for p < n; returns the sum. */
+    static float softmaxAt(float[] s, int at, int n, float scale) {
         int bound = F.loopBound(n);
         FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         int i = 0;
         for (; i < bound; i += F.length()) {
-            mv = mv.max(FloatVector.fromArray(F, s, i));
+            mv = mv.max(FloatVector.fromArray(F, s, at + i));
         }
         float max = mv.reduceLanes(MAX);
         for (; i < n; i++) {
-            max = Math.max(max, s[i]);
+            max = Math.max(max, s[at + i]);
         }
         float shift = max * scale;
         FloatVector total = FloatVector.zero(F);
         i = 0;
         for (; i < bound; i += F.length()) {
-            FloatVector e = FloatVector.fromArray(F, s, i).mul(scale).sub(shift).lanewise(EXP);
-            e.intoArray(s, i);
+            FloatVector e = FloatVector.fromArray(F, s, at + i).mul(scale).sub(shift).lanewise(EXP);
+            e.intoArray(s, at + i);
             total = total.add(e);
         }
         float sum = total.reduceLanes(ADD);
         for (; i < n; i++) {
-            s[i] = (float) Math.exp(s[i] * scale - shift);
-            sum += s[i];
+            s[at + i] = (float) Math.exp(s[at + i] * scale - shift);
+            sum += s[at + i];
         }
         return sum;
     }
 
     /** acc += sum over page rows k .. k + 3 of p[at + j] * v_row. */
-    private static void accumulate4(float[] acc, MemorySegment page, int width, int k, int col, int headDim,
+    private static void accumulate4(float[] acc, int aAt, MemorySegment page, int width, int k, int col, int headDim,
                                     float[] p, int at) {
         long b0 = ((long) k * width + col) * 4;
         long stride = 4L * width;
@@ -169,32 +199,33 @@ final class VectorAttention {
         int i = 0;
         for (; i < bound; i += F.length()) {
             long off = b0 + 4L * i;
-            FloatVector a = FloatVector.fromArray(F, acc, i);
+            FloatVector a = FloatVector.fromArray(F, acc, aAt + i);
             a = FloatVector.fromMemorySegment(F, page, off, NATIVE).fma(p0, a);
             a = FloatVector.fromMemorySegment(F, page, off + stride, NATIVE).fma(p1, a);
             a = FloatVector.fromMemorySegment(F, page, off + 2 * stride, NATIVE).fma(p2, a);
             a = FloatVector.fromMemorySegment(F, page, off + 3 * stride, NATIVE).fma(p3, a);
-            a.intoArray(acc, i);
+            a.intoArray(acc, aAt + i);
         }
         for (int j = 0; j < 4; j++) {
-            accumulateTail(acc, page, b0 + j * stride, i, headDim, p[at + j]);
+            accumulateTail(acc, aAt, page, b0 + j * stride, i, headDim, p[at + j]);
         }
     }
 
-    private static void accumulate1(float[] acc, MemorySegment page, long b, int headDim, float p) {
+    private static void accumulate1(float[] acc, int aAt, MemorySegment page, long b, int headDim, float p) {
         FloatVector pv = FloatVector.broadcast(F, p);
         int bound = F.loopBound(headDim);
         int i = 0;
         for (; i < bound; i += F.length()) {
-            FloatVector.fromMemorySegment(F, page, b + 4L * i, NATIVE).fma(pv, FloatVector.fromArray(F, acc, i))
-                    .intoArray(acc, i);
+            FloatVector.fromMemorySegment(F, page, b + 4L * i, NATIVE).fma(pv, FloatVector.fromArray(F, acc, aAt + i))
+                    .intoArray(acc, aAt + i);
         }
-        accumulateTail(acc, page, b, i, headDim, p);
+        accumulateTail(acc, aAt, page, b, i, headDim, p);
     }
 
-    private static void accumulateTail(float[] acc, MemorySegment page, long b, int from, int headDim, float p) {
+    private static void accumulateTail(float[] acc, int aAt, MemorySegment page, long b, int from, int headDim,
+                                       float p) {
         for (int i = from; i < headDim; i++) {
-            acc[i] += p * page.get(ValueLayout.JAVA_FLOAT_UNALIGNED, b + 4L * i);
+            acc[aAt + i] += p * page.get(ValueLayout.JAVA_FLOAT_UNALIGNED, b + 4L * i);
         }
     }
 

@@ -22,7 +22,8 @@ import qwen.service.model.Matrix;
  *
  * <p>Prefill of at least {@link #PACKED_MIN_TOKENS} tokens with any weight type but F32 goes
  * through {@link PackedMatmul} instead (weights converted to f32 panels once per token tile, 6 rows x 16 tokens register
- * tile), in ranges of whole six-row panels.
+ * tile), in ranges of whole six-row panels; from {@link BroadcastMatmul#MIN_TOKENS} tokens through
+ * {@link BroadcastMatmul}, the same blocking with the weights stored as vectors (the same bits).
  */
 final class VectorMatmul {
 
@@ -110,6 +111,12 @@ final class VectorMatmul {
         PackedMatmul.transpose(x, tokens, cols, xT, tp);
         int panels = (rows + PackedMatmul.PANEL - 1) / PackedMatmul.PANEL;
         int chunk = Math.max(MIN_CHUNK_BLOCKS, panels / (CHUNKS_PER_THREAD * pool.threads()));
+        if (tp >= BroadcastMatmul.MIN_TOKENS) {
+            pool.forEachChunk(panels, chunk, (worker, p0, p1) ->
+                    BroadcastMatmul.rows(w.dtype(), w.data(), rows, cols, xT, tokens, tp, out, PackedMatmul.PANEL * p0,
+                            Math.min(rows, PackedMatmul.PANEL * p1), tile(worker, BroadcastMatmul.scratchSize(tp))));
+            return;
+        }
         pool.forEachChunk(panels, chunk, (worker, p0, p1) ->
                 PackedMatmul.rows(w.dtype(), w.data(), rows, cols, xT, tokens, tp, out, PackedMatmul.PANEL * p0,
                         Math.min(rows, PackedMatmul.PANEL * p1), tile(worker, PackedMatmul.scratchSize(cols))));

@@ -29,8 +29,13 @@ final class WorkerPool implements AutoCloseable {
         void run(int worker, int from, int to);
     }
 
-    /** How long an idle worker spins before it parks. */
-    static final long SPIN_NS = TimeUnit.MILLISECONDS.toNanos(1);
+    /**
+     * How long an idle worker spins before it parks: longer than the single-threaded gaps inside a
+     * step (norms, rotary, sampling: tens of microseconds), shorter than the time between the steps
+     * of a shard in a pipeline, when the other shards compute on the same cores and a spinning
+     * worker would only take CPU from them.
+     */
+    static final long SPIN_NS = TimeUnit.MICROSECONDS.toNanos(200);
     /**
      * How long a waiting thread busy-spins before it spins with {@link Thread#yield} instead, so
      * that on oversubscribed cores it hands its core to a thread with work (often a worker of

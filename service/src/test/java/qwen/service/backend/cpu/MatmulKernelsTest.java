@@ -100,13 +100,33 @@ class MatmulKernelsTest {
         }
     }
 
-    /** A token's packed-path result does not depend on the other tokens of the call. */
-    @Test
-    void packedBf16TokenIndependentOfBatch() {
+    /**
+     * The long-prompt path with the weights stored as vectors ({@link BroadcastMatmul}): token
+     * counts from its threshold, with a last group of 8 tokens and padding, the same shapes.
+     */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"BF16", "F16", "Q8_0", "Q4_0"})
+    void broadcastPrefill(DType dtype) {
+        int[][] shapes = {{37, 61}, {13, 2048}, {9, 2101}, {1, 1}, {16, 514}};
+        for (int[] s : shapes) {
+            for (int tokens : new int[] {BroadcastMatmul.MIN_TOKENS, 131, 150}) {
+                check(TWO, dtype, s[0], KernelTestData.cols(dtype, s[1]), tokens);
+            }
+        }
+        check(THREE, dtype, 97, KernelTestData.cols(dtype, 130), 137);
+    }
+
+    /**
+     * A token's packed-path result does not depend on the other tokens of the call, nor on which
+     * of the two prefill paths computed it: the same bits from 32 tokens ({@link PackedMatmul}) as
+     * from 72 and from 160 (the latter through {@link BroadcastMatmul}).
+     */
+    @ParameterizedTest(name = "{0} tokens")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {72, 160})
+    void packedBf16TokenIndependentOfBatch(int big) {
         int rows = 45;
         int cols = 600;
         Matrix w = KernelTestData.matrix(DType.BF16, rows, cols, 5);
-        int big = 72;
         float[] x = KernelTestData.floats(big * cols, 1f, 6);
         float[] all = new float[big * rows];
         TWO.matmul(w, x, big, all);

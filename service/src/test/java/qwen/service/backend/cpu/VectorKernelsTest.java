@@ -118,7 +118,7 @@ class VectorKernelsTest {
     @ParameterizedTest(name = "startPos {0}, {1} tokens, {2} heads of {3}")
     @CsvSource({
         "0, 1, 2, 128", "0, 5, 3, 12", "0, 70, 2, 16", "70, 1, 16, 128", "100, 37, 3, 12",
-        "200, 1, 2, 64", "129, 3, 1, 5", "63, 2, 2, 8"})
+        "200, 1, 2, 64", "129, 3, 1, 5", "63, 2, 2, 8", "60, 133, 2, 32"})
     void attention(int startPos, int tokens, int heads, int headDim) {
         int width = heads * headDim;
         int length = startPos + tokens;
