@@ -33,25 +33,43 @@ final class F16Dot {
     private static final int CLEAR = 0x8FFFFFFF;
     /** The same, and the other half's bits shifted into the low mantissa (bits 0..12). */
     private static final int CLEAR_LOW = 0x8FFFE000;
-    /** 2^(127 - 15): from the f16 exponent bias to f32's. */
-    private static final float REBIAS = 0x1p112f;
+    /**
+     * The activations are multiplied by this and the sums by it again, which together with the
+     * 2^-112 of {@link #even} restores the scale: the products are w x 2^-56, far from f32's
+     * overflow for any activation and normal unless |w x| < 2^-70.
+     */
+    static final float X_SCALE = 0x1p56f;
+    /** The sums are w x 2^-56: times 2^56 back. */
+    private static final float UNSCALE = 0x1p56f;
 
     /**
-     * The low halves (elements 2j) of a pair load as f32. Shifted to the top and back down by
-     * three with the sign, an f16 lands in f32 position: sign at bit 31 (and copies at 28..30,
-     * cleared), exponent at 23..27, mantissa at 13..22. Read as an f32 that is the value times
-     * 2^-112, exactly, for normal and subnormal halves alike, so one multiplication finishes the
-     * conversion: four operations per eight values where {@link TileDot#f16ToF32} needs ten.
-     * Infinities and NaNs are not kept (they read as finite values of magnitude 2^16 or more);
-     * weights are finite.
+     * The low halves (elements 2j) of a pair load, as f32 times 2^-112. Shifted to the top and
+     * back down by three with the sign, an f16 lands in f32 position: sign at bit 31 (and copies
+     * at 28..30, cleared), exponent at 23..27, mantissa at 13..22, which read as an f32 is the
+     * value times 2^-112 exactly, for normal and subnormal halves alike. Three operations per
+     * eight values where {@link TileDot#f16ToF32} needs ten; the 2^112 is folded into the
+     * activations ({@link #X_SCALE}) and the result. Infinities and NaNs are not kept (they read
+     * as finite values of magnitude 2^16 or more); weights are finite.
      */
     static FloatVector even(IntVector v) {
-        return v.lanewise(LSHL, 16).lanewise(ASHR, 3).and(CLEAR).reinterpretAsFloats().mul(REBIAS);
+        return v.lanewise(LSHL, 16).lanewise(ASHR, 3).and(CLEAR).reinterpretAsFloats();
     }
 
-    /** The high halves (elements 2j + 1) of a pair load as f32, as in {@link #even}. */
+    /** The high halves (elements 2j + 1) of a pair load, as f32 times 2^-112, as in {@link #even}. */
     static FloatVector odd(IntVector v) {
-        return v.lanewise(ASHR, 3).and(CLEAR_LOW).reinterpretAsFloats().mul(REBIAS);
+        return v.lanewise(ASHR, 3).and(CLEAR_LOW).reinterpretAsFloats();
+    }
+
+    /** xp[0 .. n) times {@link #X_SCALE}, in place: the activations {@link #rows} expects. */
+    static float[] scale(float[] xp, int n) {
+        int i = 0;
+        for (; i < F.loopBound(n); i += F.length()) {
+            FloatVector.fromArray(F, xp, i).mul(X_SCALE).intoArray(xp, i);
+        }
+        for (; i < n; i++) {
+            xp[i] *= X_SCALE;
+        }
+        return xp;
     }
 
     /** Whether {@link #rows} handles a row of cols columns. */
@@ -59,7 +77,7 @@ final class F16Dot {
         return cols % (2 * I.length()) == 0;
     }
 
-    /** Rows [r0, r1) times token t: out[t * rows + r] = row r . x_t. */
+    /** Rows [r0, r1) times token t, from activations in pair layout times {@link #X_SCALE}: out[t * rows + r] = row r . x_t. */
     static void rows(MemorySegment w, int rows, int cols, float[] xp, int t, float[] out, int r0, int r1) {
         int r = r0;
         for (; r + 2 <= r1; r += 2) {
@@ -89,8 +107,8 @@ final class F16Dot {
             o1 = odd(v).fma(xOdd, o1);
         }
         int o = t * rows + r;
-        out[o] = e0.add(o0).reduceLanes(ADD);
-        out[o + 1] = e1.add(o1).reduceLanes(ADD);
+        out[o] = e0.add(o0).reduceLanes(ADD) * UNSCALE;
+        out[o + 1] = e1.add(o1).reduceLanes(ADD) * UNSCALE;
     }
 
     private static void row(MemorySegment w, int cols, int r, float[] xp, int t, float[] out, int rows) {
@@ -103,6 +121,6 @@ final class F16Dot {
             e = even(v).fma(FloatVector.fromArray(F, xp, xe + j), e);
             o = odd(v).fma(FloatVector.fromArray(F, xp, xe + pairs + j), o);
         }
-        out[t * rows + r] = e.add(o).reduceLanes(ADD);
+        out[t * rows + r] = e.add(o).reduceLanes(ADD) * UNSCALE;
     }
 }

@@ -79,6 +79,14 @@ final class VectorMatmul {
             quantized(w, x, tokens, out);
             return;
         }
+        if (w.dtype() == DType.F16 && tokens == 1 && F16Dot.fits(cols)) {
+            float[] xp = F16Dot.scale(pairLayout(x, 1, cols), cols);
+            int pairs = (rows + 1) / 2;
+            int chunk = Math.max(2 * MIN_CHUNK_BLOCKS, pairs / (CHUNKS_PER_THREAD * pool.threads()));
+            pool.forEachChunk(pairs, chunk, (worker, p0, p1) ->
+                    F16Dot.rows(w.data(), rows, cols, xp, 0, out, 2 * p0, Math.min(rows, 2 * p1)));
+            return;
+        }
         boolean natural = w.dtype() == DType.F32;
         float[] xs = natural ? x : pairLayout(x, tokens, cols);
         int blocks = (rows + 3) / 4;
@@ -205,10 +213,6 @@ final class VectorMatmul {
             int n = Math.min(4, r1 - r);
             if (f32 && n == 4 && t1 - t0 == 1) {
                 TileDot.f32Rows4x1(data, cols, r, xs, t0, out, rows);
-                continue;
-            }
-            if (!f32 && t1 - t0 == 1 && F16Dot.fits(cols)) {
-                F16Dot.rows(data, rows, cols, xs, t0, out, r, r + n);
                 continue;
             }
             if (f32) {
