@@ -22,6 +22,7 @@ final class Q8Activations {
 
     private short[] quants = new short[0];
     private float[] scales = new float[0];
+    private int[] sums = new int[0];
 
     /** Quantizes tokens rows of width cols (a multiple of 32) of x; returns this. */
     Q8Activations quantize(float[] x, int tokens, int cols) {
@@ -32,6 +33,7 @@ final class Q8Activations {
         }
         if (scales.length < blocks) {
             scales = new float[blocks];
+            sums = new int[blocks];
         }
         for (int b = 0; b < blocks; b++) {
             int o = 32 * b;
@@ -42,9 +44,13 @@ final class Q8Activations {
             float d = amax / 127f;
             float id = d != 0 ? 1f / d : 0f;
             scales[b] = d;
+            int sum = 0;
             for (int i = o; i < o + 32; i++) {
-                quants[i] = (short) Math.round(x[i] * id);
+                int q = Math.round(x[i] * id);
+                quants[i] = (short) q;
+                sum += q;
             }
+            sums[b] = sum;
         }
         return this;
     }
@@ -52,6 +58,11 @@ final class Q8Activations {
     /** Quant i of the last {@link #quantize} call (token t's value c at t * cols + c). */
     short[] quants() {
         return quants;
+    }
+
+    /** Sum of the quants of block b (Q4_0 subtracts 8 times it per block). */
+    int[] sums() {
+        return sums;
     }
 
     /** Scale of block b (token t's block k at t * cols / 32 + k). */

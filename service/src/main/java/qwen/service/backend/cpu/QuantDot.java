@@ -35,7 +35,7 @@ import qwen.service.model.DType;
  *
  * <p>Two rows are done at a time so each activation load serves both; more rows would keep too
  * many vectors live for the sixteen AVX2 registers. Q4_0 stores q + 8 in [0, 15]: the nibbles are
- * masked out of the widened bytes and 8 subtracted in the short lanes.
+ * masked out of the widened bytes and multiplied as they are, and 8 * sum(x) taken off per block.
  *
  * <p>{@link ScalarQuantDot} is the element-by-element reference of the same arithmetic.
  */
@@ -75,10 +75,10 @@ final class QuantDot {
             }
         } else {
             for (; r + 2 <= r1; r += 2) {
-                q4Rows2(w, r * rowBytes, rowBytes, cols, xq, xo, xd, so, out, o + r);
+                q4Rows2(w, r * rowBytes, rowBytes, cols, xq, xo, xd, a.sums(), so, out, o + r);
             }
             if (r < r1) {
-                out[o + r] = q4Row(w, r * rowBytes, cols, xq, xo, xd, so);
+                out[o + r] = q4Row(w, r * rowBytes, cols, xq, xo, xd, a.sums(), so);
             }
         }
     }
@@ -106,13 +106,21 @@ final class QuantDot {
         long b0 = base;
         long b1 = base + rowBytes;
         for (int c = 0, k = so; c < cols; c += 32, k++, b0 += 34, b1 += 34) {
+            // Written out rather than through the helpers: C2 would not inline them all here, and
+            // a vector returned from a call that is not inlined is boxed on the heap.
             ShortVector x0 = ShortVector.fromArray(S, xq, xo + c);
             ShortVector x1 = ShortVector.fromArray(S, xq, xo + c + 16);
             float dx = xd[k];
-            ShortVector p = q8(w, b0 + 2).mul(x0).add(q8(w, b0 + 18).mul(x1));
-            a0 = pairSums(p).fma(FloatVector.broadcast(F, scale(w, b0) * dx), a0);
-            p = q8(w, b1 + 2).mul(x0).add(q8(w, b1 + 18).mul(x1));
-            a1 = pairSums(p).fma(FloatVector.broadcast(F, scale(w, b1) * dx), a1);
+            ShortVector w0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b0 + 2, LE).convertShape(B2S, S, 0);
+            ShortVector w1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b0 + 18, LE).convertShape(B2S, S, 0);
+            IntVector p = w0.mul(x0).add(w1.mul(x1)).reinterpretAsInts();
+            a0 = ((FloatVector) p.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.lanewise(ASHR, 16)).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, scale(w, b0) * dx), a0);
+            w0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b1 + 2, LE).convertShape(B2S, S, 0);
+            w1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b1 + 18, LE).convertShape(B2S, S, 0);
+            p = w0.mul(x0).add(w1.mul(x1)).reinterpretAsInts();
+            a1 = ((FloatVector) p.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.lanewise(ASHR, 16)).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, scale(w, b1) * dx), a1);
         }
         out[o] = a0.reduceLanes(ADD);
         out[o + 1] = a1.reduceLanes(ADD);
@@ -134,39 +142,72 @@ final class QuantDot {
         return (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 2, LE).convertShape(B2S, S, 0);
     }
 
-    /** Low nibbles (elements 0..15) times x0 plus high nibbles (16..31) times x1, each minus 8. */
+    /**
+     * Low nibbles (elements 0..15) times x0 plus high nibbles (16..31) times x1, the nibbles
+     * unsigned in [0, 15]: each short is at most 2 * 15 * 127 = 3810 in magnitude.
+     */
     private static ShortVector q4Products(ShortVector v, ShortVector x0, ShortVector x1) {
-        ShortVector lo = v.and((short) 15).sub((short) 8);
-        ShortVector hi = v.lanewise(ASHR, 4).and((short) 15).sub((short) 8);
-        return lo.mul(x0).add(hi.mul(x1));
+        return v.and((short) 15).mul(x0).add(v.lanewise(ASHR, 4).and((short) 15).mul(x1));
     }
 
+    /**
+     * The 8 pair sums of q4Products as f32: with shorts this small, (v + (v << 16)) >> 16 is the
+     * high short plus the low one without overflow, one operation less than {@link #pairSums}.
+     */
+    private static FloatVector smallPairSums(ShortVector p) {
+        IntVector v = p.reinterpretAsInts();
+        return (FloatVector) v.add(v.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0);
+    }
+
+    /**
+     * Two Q4_0 rows. The nibbles are multiplied unsigned; the -8 of each is subtracted per block
+     * as 8 * d_w * d_x * sum(x quants) in the scalar c0, c1, from the block sums of
+     * {@link Q8Activations#sums}.
+     */
     private static void q4Rows2(MemorySegment w, long base, long rowBytes, int cols, short[] xq, int xo,
-                                float[] xd, int so, float[] out, int o) {
+                                float[] xd, int[] xs, int so, float[] out, int o) {
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = a0;
+        float c0 = 0;
+        float c1 = 0;
         long b0 = base;
         long b1 = base + rowBytes;
         for (int c = 0, k = so; c < cols; c += 32, k++, b0 += 18, b1 += 18) {
+            // Written out rather than through the helpers: C2 would not inline them all here, and
+            // a vector returned from a call that is not inlined is boxed on the heap.
             ShortVector x0 = ShortVector.fromArray(S, xq, xo + c);
             ShortVector x1 = ShortVector.fromArray(S, xq, xo + c + 16);
             float dx = xd[k];
-            a0 = pairSums(q4Products(q4(w, b0), x0, x1)).fma(FloatVector.broadcast(F, scale(w, b0) * dx), a0);
-            a1 = pairSums(q4Products(q4(w, b1), x0, x1)).fma(FloatVector.broadcast(F, scale(w, b1) * dx), a1);
+            float s = xs[k];
+            float d = scale(w, b0) * dx;
+            ShortVector v = (ShortVector) ByteVector.fromMemorySegment(B16, w, b0 + 2, LE).convertShape(B2S, S, 0);
+            IntVector p = v.and((short) 15).mul(x0).add(v.lanewise(ASHR, 4).and((short) 15).mul(x1)).reinterpretAsInts();
+            a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d), a0);
+            c0 += d * s;
+            d = scale(w, b1) * dx;
+            v = (ShortVector) ByteVector.fromMemorySegment(B16, w, b1 + 2, LE).convertShape(B2S, S, 0);
+            p = v.and((short) 15).mul(x0).add(v.lanewise(ASHR, 4).and((short) 15).mul(x1)).reinterpretAsInts();
+            a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d), a1);
+            c1 += d * s;
         }
-        out[o] = a0.reduceLanes(ADD);
-        out[o + 1] = a1.reduceLanes(ADD);
+        out[o] = a0.reduceLanes(ADD) - 8 * c0;
+        out[o + 1] = a1.reduceLanes(ADD) - 8 * c1;
     }
 
-    private static float q4Row(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int so) {
+    private static float q4Row(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int[] xs, int so) {
         FloatVector a = FloatVector.zero(F);
+        float corr = 0;
         long b = base;
         for (int c = 0, k = so; c < cols; c += 32, k++, b += 18) {
             ShortVector p = q4Products(q4(w, b), ShortVector.fromArray(S, xq, xo + c),
                     ShortVector.fromArray(S, xq, xo + c + 16));
-            a = pairSums(p).fma(FloatVector.broadcast(F, scale(w, b) * xd[k]), a);
+            float d = scale(w, b) * xd[k];
+            a = smallPairSums(p).fma(FloatVector.broadcast(F, d), a);
+            corr += d * xs[k];
         }
-        return a.reduceLanes(ADD);
+        return a.reduceLanes(ADD) - 8 * corr;
     }
 
     private static FloatVector q8f(MemorySegment w, long at) {
