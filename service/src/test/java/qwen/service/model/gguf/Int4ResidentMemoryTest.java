@@ -53,7 +53,7 @@ class Int4ResidentMemoryTest {
             System.out.printf("Q4_0 1.8B: file %d MB; VmRSS %d MB before loading, %d MB after generating (%s, %s; %s)%n",
                     fileBytes >> 20, before >> 20, peak >> 20, status("RssAnon"), status("RssFile"), status("VmHWM"));
         }
-        assertTrue(fileBytes > 1000L << 20, "the file holds the whole model: " + fileBytes);
+        assertTrue(fileBytes > 1_000_000_000L, "the file holds the whole model: " + fileBytes);
         assertTrue(peak < LIMIT, "resident set " + (peak >> 20) + " MB, limit " + (LIMIT >> 20) + " MB");
     }
 
