@@ -44,14 +44,16 @@ class Int4ResidentMemoryTest {
         long fileBytes = Files.size(file);
         System.gc();
         long before = rss();
+        String peakWriting = status("VmHWM");
         long peak;
         try (ShardEngine e = ShardEngine.open(new EngineOptions(file, null, EngineOptions.KernelSet.VECTOR, 2, 64L << 20))) {
             int[] prompt = new SplittableRandom(3).ints(40, 0, 151643).toArray();
             Generator.Result r = Generator.generate(e, prompt, 9, SamplingParams.greedy(0), Set.of(), id -> { });
             assertEquals(9, r.ids().length);
             peak = rss();
-            System.out.printf("Q4_0 1.8B: file %d MB; VmRSS %d MB before loading, %d MB after generating (%s, %s; %s)%n",
-                    fileBytes >> 20, before >> 20, peak >> 20, status("RssAnon"), status("RssFile"), status("VmHWM"));
+            System.out.printf("Q4_0 1.8B: file %d MB; VmRSS %d MB before loading (%s after writing the file), %d MB after"
+                            + " generating (%s, %s; %s)%n", fileBytes >> 20, before >> 20, peakWriting, peak >> 20,
+                    status("RssAnon"), status("RssFile"), status("VmHWM"));
         }
         assertTrue(fileBytes > 1_000_000_000L, "the file holds the whole model: " + fileBytes);
         assertTrue(peak < LIMIT, "resident set " + (peak >> 20) + " MB, limit " + (LIMIT >> 20) + " MB");
