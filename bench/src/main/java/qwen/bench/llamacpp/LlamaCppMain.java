@@ -21,6 +21,8 @@ public final class LlamaCppMain {
 
     /** Marks the lines this class prints, apart from llama.cpp's own output. */
     static final String TAG = "[llamacpp-bench]";
+    /** Tokens the warm-up request generates; the runner counts only longer decodes. */
+    static final int WARM_UP_TOKENS = 4;
 
     private LlamaCppMain() {
     }
@@ -52,7 +54,7 @@ public final class LlamaCppMain {
         try (LlamaModel llama = new LlamaModel(mp)) {
             SplittableRandom rnd = new SplittableRandom(11);
             String warm = letters(rnd, 32);
-            llama.complete(request(warm, 4));
+            llama.complete(request(warm, WARM_UP_TOKENS));
             for (int r = 0; r < repeats; r++) {
                 String prompt = letters(rnd, promptTokens);
                 int n = llama.encode(prompt).length;

@@ -66,14 +66,20 @@ public final class LlamaCppRunner {
                     done |= line.contains(" done");
                     continue;
                 }
+                // llama.cpp's own stdout is not ordered with the tags this JVM prints, so a
+                // timing line may arrive after the next request's tag: the token counts, not the
+                // phase, say which request it belongs to (the prefill request's prompt, the decode
+                // request's generated tokens, more than the warm-up's and the prefill request's one).
                 Matcher m = PROMPT.matcher(line);
-                if (phase.equals("prefill") && m.find()) {
-                    prefillTokens.add(Integer.parseInt(m.group(2)));
-                    prefill.add(Integer.parseInt(m.group(2)) / (Double.parseDouble(m.group(1)) / 1000));
+                if (m.find()) {
+                    if (Integer.parseInt(m.group(2)) == promptTokens) {
+                        prefillTokens.add(Integer.parseInt(m.group(2)));
+                        prefill.add(Integer.parseInt(m.group(2)) / (Double.parseDouble(m.group(1)) / 1000));
+                    }
                     continue;
                 }
                 m = EVAL.matcher(line);
-                if (phase.equals("decode") && m.find()) {
+                if (!phase.isEmpty() && m.find() && Integer.parseInt(m.group(2)) > LlamaCppMain.WARM_UP_TOKENS) {
                     decodeCounts.add(Integer.parseInt(m.group(2)));
                     decode.add(Integer.parseInt(m.group(2)) / (Double.parseDouble(m.group(1)) / 1000));
                 }

@@ -30,17 +30,29 @@ public final class QuantBlocks {
             case F32 -> d.get(LE_FLOAT, rowBase + 4L * col);
             case F16 -> Float.float16ToFloat(d.get(LE_SHORT, rowBase + 2L * col));
             case BF16 -> Float.intBitsToFloat((d.get(LE_SHORT, rowBase + 2L * col) & 0xFFFF) << 16);
-            case Q8_0, Q4_0 -> {
-                long block = rowBase + (long) (col / 32) * t.blockBytes();
-                float scale = Float.float16ToFloat(d.get(LE_SHORT, block));
-                int i = col % 32;
-                if (t == DType.Q8_0) {
-                    yield scale * d.get(ValueLayout.JAVA_BYTE, block + 2 + i);
-                }
+            case Q8_0, Q4_0 -> scale(w, row, col) * quant(w, row, col);
+        };
+    }
+
+    /** The f16 scale d of the Q8_0 / Q4_0 block that holds element (row, col), as f32. */
+    public static float scale(Matrix w, int row, int col) {
+        long block = row * w.rowBytes() + (long) (col / 32) * w.dtype().blockBytes();
+        return Float.float16ToFloat(w.data().get(LE_SHORT, block));
+    }
+
+    /** The signed quant q of element (row, col) of a Q8_0 / Q4_0 matrix: the element is d * q. */
+    public static int quant(Matrix w, int row, int col) {
+        DType t = w.dtype();
+        MemorySegment d = w.data();
+        long block = row * w.rowBytes() + (long) (col / 32) * t.blockBytes();
+        int i = col % 32;
+        return switch (t) {
+            case Q8_0 -> d.get(ValueLayout.JAVA_BYTE, block + 2 + i);
+            case Q4_0 -> {
                 int packed = d.get(ValueLayout.JAVA_BYTE, block + 2 + (i % 16)) & 0xFF;
-                int q = i < 16 ? packed & 15 : packed >>> 4;
-                yield scale * (q - 8);
+                yield (i < 16 ? packed & 15 : packed >>> 4) - 8;
             }
+            default -> throw new IllegalArgumentException(w.name() + " is " + t.tag() + ", not block-quantized");
         };
     }
 

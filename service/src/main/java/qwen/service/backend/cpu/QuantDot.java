@@ -1,9 +1,12 @@
 package qwen.service.backend.cpu;
 
 import static jdk.incubator.vector.VectorOperators.ADD;
+import static jdk.incubator.vector.VectorOperators.ASHR;
 import static jdk.incubator.vector.VectorOperators.B2F;
 import static jdk.incubator.vector.VectorOperators.B2I;
+import static jdk.incubator.vector.VectorOperators.B2S;
 import static jdk.incubator.vector.VectorOperators.I2F;
+import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.LSHR;
 
 import java.lang.foreign.MemorySegment;
@@ -12,27 +15,37 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorSpecies;
 import qwen.service.model.DType;
 
 /**
  * Dot products of Q8_0 and Q4_0 weight rows, read block by block straight from their segment
- * (never dequantized to a copy), with f32 activations. Each 8-byte group of quants is widened to
- * eight f32 lanes and multiplied by the activations; a block's partial sums are then scaled by
- * its f16 scale with one FMA, so a row costs one FMA per 8 weights plus one per block.
+ * (never dequantized to a copy), with the activations quantized once per call to 8-bit blocks of
+ * their own ({@link Q8Activations}), as llama.cpp does: a block's 32 products are then integer
+ * multiplications, and only one int-to-float conversion and one FMA per block remain.
  *
- * <p>Q4_0 stores q + 8 in [0, 15]: the kernels multiply the unsigned nibbles and subtract
- * 8 * d * sum(x over the block) per block as a scalar, from block sums of x computed once per
- * call ({@link #blockSums}), instead of subtracting 8 from every lane.
+ * <p>Per block, the 32 weights are widened to two vectors of 16 shorts, multiplied lane by lane
+ * with the activation quants (also shorts), and the two product vectors added: each short is
+ * at most 2 * 128 * 127 = 32512 in magnitude, so nothing overflows. Reinterpreted as 8 ints, each
+ * lane holds two of those shorts; (v << 16) >> 16 plus v >> 16 adds them exactly, I2F converts
+ * the 8 sums, and one FMA scales them by d_w * d_x into the row's f32 accumulator. The Vector API
+ * has no widening multiply-add (AVX2's vpmaddubsw / vpmaddwd), so this is the shortest sequence
+ * it compiles to; it does about half the work per weight of widening every byte to f32.
  *
- * <p>The kernels use 256-bit vectors (eight f32 lanes, eight bytes per load) whatever the
- * preferred width, so that a Q-block of 32 is four loads.
+ * <p>Two rows are done at a time so each activation load serves both; more rows would keep too
+ * many vectors live for the sixteen AVX2 registers. Q4_0 stores q + 8 in [0, 15]: the nibbles are
+ * masked out of the widened bytes and multiplied as they are, and 8 * sum(x) taken off per block.
+ *
+ * <p>{@link ScalarQuantDot} is the element-by-element reference of the same arithmetic.
  */
 final class QuantDot {
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+    private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_64;
+    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort LE_SHORT =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
@@ -40,156 +53,169 @@ final class QuantDot {
     private QuantDot() {
     }
 
-    /** Sums of x[32 b .. 32 b + 31] for the blocks of a cols-wide row of token t. */
-    static float[] blockSums(float[] x, int t, int cols, float[] into) {
-        int blocks = cols / 32;
-        float[] s = into.length >= blocks ? into : new float[blocks];
-        int base = t * cols;
-        for (int b = 0; b < blocks; b++) {
-            s[b] = FloatVector.fromArray(F, x, base + 32 * b).add(FloatVector.fromArray(F, x, base + 32 * b + 8))
-                    .add(FloatVector.fromArray(F, x, base + 32 * b + 16))
-                    .add(FloatVector.fromArray(F, x, base + 32 * b + 24)).reduceLanes(ADD);
-        }
-        return s;
-    }
-
-    /** Rows [r0, r1) of a Q8_0 or Q4_0 matrix times token t: out[t * rows + r]. */
-    static void rows(DType type, MemorySegment w, int rows, int cols, float[] x, int t, float[] xsum,
+    /**
+     * Rows [r0, r1) of a Q8_0 or Q4_0 matrix times token t of the quantized activations a:
+     * out[t * rows + r].
+     */
+    static void rows(DType type, MemorySegment w, int rows, int cols, Q8Activations a, int t,
                      float[] out, int r0, int r1) {
         long rowBytes = type.rowBytes(cols);
+        short[] xq = a.quants();
+        float[] xd = a.scales();
         int xo = t * cols;
+        int so = t * (cols / 32);
         int o = t * rows;
         int r = r0;
         if (type == DType.Q8_0) {
-            for (; r + 4 <= r1; r += 4) {
-                q8Rows4(w, r * rowBytes, rowBytes, cols, x, xo, out, o + r);
+            for (; r + 2 <= r1; r += 2) {
+                q8Rows2(w, r * rowBytes, rowBytes, cols, xq, xo, xd, so, out, o + r);
             }
-            for (; r < r1; r++) {
-                out[o + r] = q8Row(w, r * rowBytes, cols, x, xo);
+            if (r < r1) {
+                out[o + r] = q8Row(w, r * rowBytes, cols, xq, xo, xd, so);
             }
         } else {
-            for (; r + 4 <= r1; r += 4) {
-                q4Rows4(w, r * rowBytes, rowBytes, cols, x, xo, xsum, out, o + r);
+            for (; r + 2 <= r1; r += 2) {
+                q4Rows2(w, r * rowBytes, rowBytes, cols, xq, xo, xd, a.sums(), so, out, o + r);
             }
-            for (; r < r1; r++) {
-                out[o + r] = q4Row(w, r * rowBytes, cols, x, xo, xsum);
+            if (r < r1) {
+                out[o + r] = q4Row(w, r * rowBytes, cols, xq, xo, xd, a.sums(), so);
             }
         }
-    }
-
-    private static FloatVector q8(MemorySegment w, long at) {
-        return (FloatVector) ByteVector.fromMemorySegment(B, w, at, LE).convertShape(B2F, F, 0);
     }
 
     private static float scale(MemorySegment w, long at) {
         return Float.float16ToFloat(w.get(LE_SHORT, at));
     }
 
-    /** Four Q8_0 rows from byte offset base, rowBytes apart, times x[xo ..]. */
-    private static void q8Rows4(MemorySegment w, long base, long rowBytes, int cols, float[] x, int xo,
-                                float[] out, int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+    /** Q8_0 weight quants [at, at + 16) as 16 short lanes. */
+    private static ShortVector q8(MemorySegment w, long at) {
+        return (ShortVector) ByteVector.fromMemorySegment(B16, w, at, LE).convertShape(B2S, S, 0);
+    }
+
+    /** The 8 exact pair sums of the 16 products in p, as f32. */
+    private static FloatVector pairSums(ShortVector p) {
+        IntVector v = p.reinterpretAsInts();
+        return (FloatVector) v.lanewise(LSHL, 16).lanewise(ASHR, 16).add(v.lanewise(ASHR, 16)).convert(I2F, 0);
+    }
+
+    /** Two Q8_0 rows from byte offset base, rowBytes apart: out[o], out[o + 1]. */
+    private static void q8Rows2(MemorySegment w, long base, long rowBytes, int cols, short[] xq, int xo,
+                                float[] xd, int so, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
         long b0 = base;
-        long b1 = b0 + rowBytes;
-        long b2 = b1 + rowBytes;
-        long b3 = b2 + rowBytes;
-        for (int c = 0; c < cols; c += 32, b0 += 34, b1 += 34, b2 += 34, b3 += 34) {
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + c + 8);
-            FloatVector x2 = FloatVector.fromArray(F, x, xo + c + 16);
-            FloatVector x3 = FloatVector.fromArray(F, x, xo + c + 24);
-            a0 = q8Block(w, b0, x0, x1, x2, x3, a0);
-            a1 = q8Block(w, b1, x0, x1, x2, x3, a1);
-            a2 = q8Block(w, b2, x0, x1, x2, x3, a2);
-            a3 = q8Block(w, b3, x0, x1, x2, x3, a3);
+        long b1 = base + rowBytes;
+        for (int c = 0, k = so; c < cols; c += 32, k++, b0 += 34, b1 += 34) {
+            // Written out rather than through the helpers: C2 would not inline them all here, and
+            // a vector returned from a call that is not inlined is boxed on the heap.
+            ShortVector x0 = ShortVector.fromArray(S, xq, xo + c);
+            ShortVector x1 = ShortVector.fromArray(S, xq, xo + c + 16);
+            float dx = xd[k];
+            ShortVector w0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b0 + 2, LE).convertShape(B2S, S, 0);
+            ShortVector w1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b0 + 18, LE).convertShape(B2S, S, 0);
+            IntVector p = w0.mul(x0).add(w1.mul(x1)).reinterpretAsInts();
+            a0 = ((FloatVector) p.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.lanewise(ASHR, 16)).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, scale(w, b0) * dx), a0);
+            w0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b1 + 2, LE).convertShape(B2S, S, 0);
+            w1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b1 + 18, LE).convertShape(B2S, S, 0);
+            p = w0.mul(x0).add(w1.mul(x1)).reinterpretAsInts();
+            a1 = ((FloatVector) p.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.lanewise(ASHR, 16)).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, scale(w, b1) * dx), a1);
         }
         out[o] = a0.reduceLanes(ADD);
         out[o + 1] = a1.reduceLanes(ADD);
-        out[o + 2] = a2.reduceLanes(ADD);
-        out[o + 3] = a3.reduceLanes(ADD);
     }
 
-    /** acc + d * (q . x) for the Q8_0 block at byte b; two short chains rather than one long one. */
-    private static FloatVector q8Block(MemorySegment w, long b, FloatVector x0, FloatVector x1,
-                                       FloatVector x2, FloatVector x3, FloatVector acc) {
-        FloatVector s = q8(w, b + 2).mul(x0);
-        FloatVector u = q8(w, b + 18).mul(x2);
-        s = q8(w, b + 10).fma(x1, s);
-        u = q8(w, b + 26).fma(x3, u);
-        return s.add(u).fma(FloatVector.broadcast(F, scale(w, b)), acc);
-    }
-
-    private static float q8Row(MemorySegment w, long base, int cols, float[] x, int xo) {
-        FloatVector acc = FloatVector.zero(F);
+    private static float q8Row(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int so) {
+        FloatVector a = FloatVector.zero(F);
         long b = base;
-        for (int c = 0; c < cols; c += 32, b += 34) {
-            acc = q8Block(w, b, FloatVector.fromArray(F, x, xo + c), FloatVector.fromArray(F, x, xo + c + 8),
-                    FloatVector.fromArray(F, x, xo + c + 16), FloatVector.fromArray(F, x, xo + c + 24), acc);
+        for (int c = 0, k = so; c < cols; c += 32, k++, b += 34) {
+            ShortVector p = q8(w, b + 2).mul(ShortVector.fromArray(S, xq, xo + c))
+                    .add(q8(w, b + 18).mul(ShortVector.fromArray(S, xq, xo + c + 16)));
+            a = pairSums(p).fma(FloatVector.broadcast(F, scale(w, b) * xd[k]), a);
         }
-        return acc.reduceLanes(ADD);
+        return a.reduceLanes(ADD);
     }
 
-    /** Four Q4_0 rows; the -8 offsets are summed in c0..c3 as 8 * d * sum(x) per block. */
-    private static void q4Rows4(MemorySegment w, long base, long rowBytes, int cols, float[] x, int xo,
-                                float[] xsum, float[] out, int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        float c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    /** The 16 packed bytes of the Q4_0 block at byte b, widened to shorts (nibbles still packed). */
+    private static ShortVector q4(MemorySegment w, long b) {
+        return (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 2, LE).convertShape(B2S, S, 0);
+    }
+
+    /**
+     * Low nibbles (elements 0..15) times x0 plus high nibbles (16..31) times x1, the nibbles
+     * unsigned in [0, 15]: each short is at most 2 * 15 * 127 = 3810 in magnitude.
+     */
+    private static ShortVector q4Products(ShortVector v, ShortVector x0, ShortVector x1) {
+        return v.and((short) 15).mul(x0).add(v.lanewise(ASHR, 4).and((short) 15).mul(x1));
+    }
+
+    /**
+     * The 8 pair sums of q4Products as f32: with shorts this small, (v + (v << 16)) >> 16 is the
+     * high short plus the low one without overflow, one operation less than {@link #pairSums}.
+     */
+    private static FloatVector smallPairSums(ShortVector p) {
+        IntVector v = p.reinterpretAsInts();
+        return (FloatVector) v.add(v.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0);
+    }
+
+    /**
+     * Two Q4_0 rows. The nibbles are multiplied unsigned; the -8 of each is subtracted per block
+     * as 8 * d_w * d_x * sum(x quants) in the scalar c0, c1, from the block sums of
+     * {@link Q8Activations#sums}.
+     */
+    private static void q4Rows2(MemorySegment w, long base, long rowBytes, int cols, short[] xq, int xo,
+                                float[] xd, int[] xs, int so, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        float c0 = 0;
+        float c1 = 0;
         long b0 = base;
-        long b1 = b0 + rowBytes;
-        long b2 = b1 + rowBytes;
-        long b3 = b2 + rowBytes;
-        for (int c = 0, blk = 0; c < cols; c += 32, blk++, b0 += 18, b1 += 18, b2 += 18, b3 += 18) {
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + c + 8);
-            FloatVector x2 = FloatVector.fromArray(F, x, xo + c + 16);
-            FloatVector x3 = FloatVector.fromArray(F, x, xo + c + 24);
-            float s = xsum[blk];
-            float d = scale(w, b0);
-            a0 = q4Block(w, b0, d, x0, x1, x2, x3, a0);
+        long b1 = base + rowBytes;
+        for (int c = 0, k = so; c < cols; c += 32, k++, b0 += 18, b1 += 18) {
+            // Written out rather than through the helpers: C2 would not inline them all here, and
+            // a vector returned from a call that is not inlined is boxed on the heap.
+            ShortVector x0 = ShortVector.fromArray(S, xq, xo + c);
+            ShortVector x1 = ShortVector.fromArray(S, xq, xo + c + 16);
+            float dx = xd[k];
+            float s = xs[k];
+            float d = scale(w, b0) * dx;
+            ShortVector v = (ShortVector) ByteVector.fromMemorySegment(B16, w, b0 + 2, LE).convertShape(B2S, S, 0);
+            IntVector p = v.and((short) 15).mul(x0).add(v.lanewise(ASHR, 4).and((short) 15).mul(x1)).reinterpretAsInts();
+            a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d), a0);
             c0 += d * s;
-            d = scale(w, b1);
-            a1 = q4Block(w, b1, d, x0, x1, x2, x3, a1);
+            d = scale(w, b1) * dx;
+            v = (ShortVector) ByteVector.fromMemorySegment(B16, w, b1 + 2, LE).convertShape(B2S, S, 0);
+            p = v.and((short) 15).mul(x0).add(v.lanewise(ASHR, 4).and((short) 15).mul(x1)).reinterpretAsInts();
+            a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d), a1);
             c1 += d * s;
-            d = scale(w, b2);
-            a2 = q4Block(w, b2, d, x0, x1, x2, x3, a2);
-            c2 += d * s;
-            d = scale(w, b3);
-            a3 = q4Block(w, b3, d, x0, x1, x2, x3, a3);
-            c3 += d * s;
         }
         out[o] = a0.reduceLanes(ADD) - 8 * c0;
         out[o + 1] = a1.reduceLanes(ADD) - 8 * c1;
-        out[o + 2] = a2.reduceLanes(ADD) - 8 * c2;
-        out[o + 3] = a3.reduceLanes(ADD) - 8 * c3;
     }
 
-    /** acc + d * (nibbles . x) for the Q4_0 block at byte b (quants at b + 2). */
-    private static FloatVector q4Block(MemorySegment w, long b, float d, FloatVector x0, FloatVector x1,
-                                       FloatVector x2, FloatVector x3, FloatVector acc) {
-        IntVector v = (IntVector) ByteVector.fromMemorySegment(B, w, b + 2, LE).convertShape(B2I, I, 0);
-        IntVector u = (IntVector) ByteVector.fromMemorySegment(B, w, b + 10, LE).convertShape(B2I, I, 0);
-        FloatVector s = nibbles(v.and(15)).mul(x0);
-        FloatVector t = nibbles(v.lanewise(LSHR, 4).and(15)).mul(x2);
-        s = nibbles(u.and(15)).fma(x1, s);
-        t = nibbles(u.lanewise(LSHR, 4).and(15)).fma(x3, t);
-        return s.add(t).fma(FloatVector.broadcast(F, d), acc);
+    private static float q4Row(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int[] xs, int so) {
+        FloatVector a = FloatVector.zero(F);
+        float corr = 0;
+        long b = base;
+        for (int c = 0, k = so; c < cols; c += 32, k++, b += 18) {
+            ShortVector p = q4Products(q4(w, b), ShortVector.fromArray(S, xq, xo + c),
+                    ShortVector.fromArray(S, xq, xo + c + 16));
+            float d = scale(w, b) * xd[k];
+            a = smallPairSums(p).fma(FloatVector.broadcast(F, d), a);
+            corr += d * xs[k];
+        }
+        return a.reduceLanes(ADD) - 8 * corr;
+    }
+
+    private static FloatVector q8f(MemorySegment w, long at) {
+        return (FloatVector) ByteVector.fromMemorySegment(B, w, at, LE).convertShape(B2F, F, 0);
     }
 
     private static FloatVector nibbles(IntVector q) {
         return (FloatVector) q.convert(I2F, 0);
-    }
-
-    private static float q4Row(MemorySegment w, long base, int cols, float[] x, int xo, float[] xsum) {
-        FloatVector acc = FloatVector.zero(F);
-        float corr = 0;
-        long b = base;
-        for (int c = 0, blk = 0; c < cols; c += 32, blk++, b += 18) {
-            float d = scale(w, b);
-            acc = q4Block(w, b, d, FloatVector.fromArray(F, x, xo + c), FloatVector.fromArray(F, x, xo + c + 8),
-                    FloatVector.fromArray(F, x, xo + c + 16), FloatVector.fromArray(F, x, xo + c + 24), acc);
-            corr += d * xsum[blk];
-        }
-        return acc.reduceLanes(ADD) - 8 * corr;
     }
 
     /**
@@ -206,7 +232,7 @@ final class QuantDot {
                 FloatVector d = FloatVector.broadcast(F, scale(w, b));
                 if (type == DType.Q8_0) {
                     for (int g = 0; g < 4; g++) {
-                        q8(w, b + 2 + 8 * g).mul(d).intoArray(tile, o + c + 8 * g);
+                        q8f(w, b + 2 + 8 * g).mul(d).intoArray(tile, o + c + 8 * g);
                     }
                 } else {
                     for (int g = 0; g < 2; g++) {

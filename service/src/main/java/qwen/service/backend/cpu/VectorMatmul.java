@@ -17,8 +17,8 @@ import qwen.service.model.Matrix;
  * <p>bf16 and f16 weights are loaded as int lanes of two elements; the activations are permuted
  * once per call into the matching {@link #pairLayout}.
  *
- * <p>Q8_0 and Q4_0 decode reads the quant blocks directly ({@link QuantDot}); with 2..31 tokens
- * four rows at a time are dequantized to a tile first, like F16.
+ * <p>Q8_0 and Q4_0 below {@link #PACKED_MIN_TOKENS} tokens read the quant blocks directly, with
+ * the activations quantized to 8 bits ({@link QuantDot}).
  *
  * <p>Prefill of at least {@link #PACKED_MIN_TOKENS} tokens with any weight type but F32 goes
  * through {@link PackedMatmul} instead (weights converted to f32 panels once per token tile, 6 rows x 16 tokens register
@@ -54,7 +54,7 @@ final class VectorMatmul {
     private final float[][] tiles;
     private float[] permuted = new float[0];
     private float[] transposed = new float[0];
-    private float[] blockSums = new float[0];
+    private final Q8Activations activations = new Q8Activations();
 
     VectorMatmul(WorkerPool pool) {
         this.pool = pool;
@@ -76,11 +76,19 @@ final class VectorMatmul {
             packed(w, x, tokens, out);
             return;
         }
-        if (w.dtype().quantized() && tokens == 1) {
-            quantizedDecode(w, x, out);
+        if (w.dtype().quantized()) {
+            quantized(w, x, tokens, out);
             return;
         }
-        boolean natural = w.dtype() == DType.F32 || w.dtype().quantized();
+        if (w.dtype() == DType.F16 && tokens == 1 && F16Dot.fits(cols)) {
+            float[] xp = F16Dot.scale(pairLayout(x, 1, cols), cols);
+            int pairs = (rows + 1) / 2;
+            int chunk = Math.max(2 * MIN_CHUNK_BLOCKS, pairs / (CHUNKS_PER_THREAD * pool.threads()));
+            pool.forEachChunk(pairs, chunk, (worker, p0, p1) ->
+                    F16Dot.rows(w.data(), rows, cols, xp, 0, out, 2 * p0, Math.min(rows, 2 * p1)));
+            return;
+        }
+        boolean natural = w.dtype() == DType.F32;
         float[] xs = natural ? x : pairLayout(x, tokens, cols);
         int blocks = (rows + 3) / 4;
         int chunk = Math.max(MIN_CHUNK_BLOCKS, blocks / (CHUNKS_PER_THREAD * pool.threads()));
@@ -88,15 +96,24 @@ final class VectorMatmul {
                 rowRange(w, xs, tokens, out, worker, 4 * b0, Math.min(rows, 4 * b1)));
     }
 
-    /** One token times a Q8_0 / Q4_0 matrix, read block by block ({@link QuantDot}). */
-    private void quantizedDecode(Matrix w, float[] x, float[] out) {
+    /**
+     * A few tokens times a Q8_0 / Q4_0 matrix: the activations quantized once, then each pair of
+     * rows read block by block ({@link QuantDot}) for every token while it is in L1.
+     */
+    private void quantized(Matrix w, float[] x, int tokens, float[] out) {
         int rows = w.rows();
         int cols = w.cols();
-        float[] xsum = blockSums = QuantDot.blockSums(x, 0, cols, blockSums);
-        int blocks = (rows + 3) / 4;
-        int chunk = Math.max(MIN_CHUNK_BLOCKS, blocks / (CHUNKS_PER_THREAD * pool.threads()));
-        pool.forEachChunk(blocks, chunk, (worker, b0, b1) ->
-                QuantDot.rows(w.dtype(), w.data(), rows, cols, x, 0, xsum, out, 4 * b0, Math.min(rows, 4 * b1)));
+        Q8Activations a = activations.quantize(x, tokens, cols);
+        int pairs = (rows + 1) / 2;
+        int chunk = Math.max(2 * MIN_CHUNK_BLOCKS, pairs / (CHUNKS_PER_THREAD * pool.threads()));
+        pool.forEachChunk(pairs, chunk, (worker, p0, p1) -> {
+            int r1 = Math.min(rows, 2 * p1);
+            for (int r = 2 * p0; r < r1; r += 2) {
+                for (int t = 0; t < tokens; t++) {
+                    QuantDot.rows(w.dtype(), w.data(), rows, cols, a, t, out, r, Math.min(r1, r + 2));
+                }
+            }
+        });
     }
 
     /** Prefill through {@link PackedMatmul}, rows split into ranges of whole panels. */
@@ -207,8 +224,6 @@ final class VectorMatmul {
             }
             if (f32) {
                 TileDot.fillF32(data, cols, r, n, tile);
-            } else if (type.quantized()) {
-                QuantDot.fill(type, data, cols, r, n, 0, cols, tile, 0, cols);
             } else {
                 TileDot.fillF16(data, cols, r, n, tile);
             }

@@ -77,4 +77,24 @@ final class KernelTestData {
         }
         return s;
     }
+
+    /**
+     * The most that quantizing token t's activations to 8-bit blocks ({@link Q8Activations}) can
+     * move row r's dot product: sum over blocks of (max|x| / 127 / 2) * sum |w|, with a margin of
+     * 1e-6 relative for the f32 rounding of the scale.
+     */
+    static double activationRounding(Matrix w, float[] x, int t, int r) {
+        int cols = w.cols();
+        double s = 0;
+        for (int b = 0; b < cols / 32; b++) {
+            double amax = 0;
+            double wsum = 0;
+            for (int i = 32 * b; i < 32 * b + 32; i++) {
+                amax = Math.max(amax, Math.abs(x[t * cols + i]));
+                wsum += Math.abs(ScalarKernels.element(w, (long) r * cols + i));
+            }
+            s += amax / 127 / 2 * wsum;
+        }
+        return s * (1 + 1e-6);
+    }
 }

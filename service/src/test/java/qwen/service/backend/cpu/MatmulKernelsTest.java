@@ -29,6 +29,11 @@ import qwen.service.model.Matrix;
  * which for random signs gives ~ sqrt(cols / 8) * 2^-24 ~ 1e-6 of sum |w x| at cols = 2048.
  * A wrong, dropped or doubled term moves the result by about 1 / cols of that scale (5e-4 at
  * 2048), far outside the bound.
+ *
+ * <p>Q8_0 and Q4_0 below {@link VectorMatmul#PACKED_MIN_TOKENS} tokens multiply 8-bit quantized
+ * activations ({@link Q8Activations}): there the bound adds the exact worst case of that
+ * rounding, sum over blocks of (max|x| / 254) * sum |w|, as each value moves by at most half a
+ * step of its block ({@link QuantDotTest} holds the kernel itself to its scalar reference).
  */
 class MatmulKernelsTest {
 
@@ -163,6 +168,9 @@ class MatmulKernelsTest {
         for (int t = 0; t < tokens; t++) {
             for (int r = 0; r < rows; r++) {
                 double bound = TOLERANCE * KernelTestData.absDot(w, x, t, r) + 1e-30;
+                if (dtype.quantized() && tokens < VectorMatmul.PACKED_MIN_TOKENS) {
+                    bound += KernelTestData.activationRounding(w, x, t, r);
+                }
                 float e = expected[t * rows + r];
                 float a = actual[t * rows + r];
                 if (!(Math.abs(a - e) <= bound)) {
@@ -173,6 +181,38 @@ class MatmulKernelsTest {
         }
         for (int i = tokens * rows; i < actual.length; i++) {
             assertEquals(guard[i], actual[i], "wrote past out[tokens * rows)");
+        }
+    }
+
+    /** The f16 pair decoders of the F16 decode path (times 2^112), against Float.float16ToFloat for all finite encodings. */
+    @Test
+    void f16PairDecodeIsExactForEveryFiniteEncoding() {
+        var ints = FloatVector.SPECIES_PREFERRED.withLanes(int.class);
+        int lanes = ints.length();
+        int[] pairs = new int[lanes];
+        float[] even = new float[lanes];
+        float[] odd = new float[lanes];
+        for (int base = 0; base < 65536; base += lanes) {
+            for (int k = 0; k < lanes; k++) {
+                int lo = base + k;
+                int hi = (lo * 40503 + 12345) & 0xFFFF;   // another encoding in the high half
+                pairs[k] = hi << 16 | lo;
+            }
+            IntVector v = IntVector.fromArray(ints, pairs, 0);
+            F16Dot.even(v).intoArray(even, 0);
+            F16Dot.odd(v).intoArray(odd, 0);
+            for (int k = 0; k < lanes; k++) {
+                check(pairs[k] & 0xFFFF, even[k]);
+                check(pairs[k] >>> 16, odd[k]);
+            }
+        }
+    }
+
+    private static void check(int bits, float scaled) {
+        float want = Float.float16ToFloat((short) bits);
+        float decoded = scaled * 0x1p112f;   // exact: the decoders return the value times 2^-112
+        if (Float.isFinite(want)) {
+            assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(decoded), "f16 " + Integer.toHexString(bits));
         }
     }
 

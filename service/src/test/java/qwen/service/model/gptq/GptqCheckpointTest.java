@@ -40,7 +40,7 @@ import qwen.service.model.ShardWeights;
  * GPTQ checkpoints made here from random F16 weights with AutoGPTQ's documented packing (SPEC
  * 7.1: qweight packs 32/b input rows per little-endian word, qzeros packs 32/b output columns and
  * stores zero - 1, f16 scales, g_idx = i / group): each loaded weight equals
- * scale * (q - zero) exactly and its source within half a step, and greedy output equals the same
+ * scale * (q - zero) exactly and its source within half a step, and greedy output (the scalar reference kernels on the loaded blocks) equals the same
  * model run from the dequantized f32 weights.
  */
 class GptqCheckpointTest {
@@ -71,12 +71,15 @@ class GptqCheckpointTest {
                     assertEquals(want, QuantBlocks.element(m, c, i), "c_proj[" + c + ", " + i + "]");
                 }
             }
-            Generator.Result quant = F32Twin.generate(w, prompt, 10);
+            // Exact arithmetic on the loaded blocks (the scalar reference) against the twin; then
+            // the vector kernels, whose decode quantizes activations, against that.
+            Generator.Result quant = F32Twin.generate(w, prompt, 10, new qwen.service.backend.cpu.ScalarKernels());
             Generator.Result twin = F32Twin.generate(F32Twin.of(w, arena), prompt, 10);
             assertArrayEquals(twin.ids(), quant.ids());
             for (int k = 0; k < quant.samples().size(); k++) {
                 assertEquals(twin.samples().get(k).logprob(), quant.samples().get(k).logprob(), 1e-4);
             }
+            F32Twin.assertFollows(quant, F32Twin.generate(w, prompt, 10));
         }
     }
 

@@ -1,0 +1,34 @@
+package qwen.service.backend.cpu;
+
+import qwen.service.model.Matrix;
+import qwen.service.model.QuantBlocks;
+
+/**
+ * The reference for {@link QuantDot}: the same arithmetic element by element, a Q8_0 / Q4_0
+ * weight row times 8-bit quantized activations ({@link Q8Activations}), each block's integer sum
+ * of q_w * q_x scaled by d_w * d_x and the blocks summed in double.
+ */
+final class ScalarQuantDot {
+
+    private ScalarQuantDot() {
+    }
+
+    /** out[t * rows + r] for every row and token of the quantized activations a. */
+    static void matmul(Matrix w, Q8Activations a, int tokens, float[] out) {
+        int rows = w.rows();
+        int cols = w.cols();
+        for (int t = 0; t < tokens; t++) {
+            for (int r = 0; r < rows; r++) {
+                double sum = 0;
+                for (int k = 0; k < cols / 32; k++) {
+                    long dot = 0;
+                    for (int i = 0; i < 32; i++) {
+                        dot += (long) QuantBlocks.quant(w, r, 32 * k + i) * a.quants()[t * cols + 32 * k + i];
+                    }
+                    sum += (double) QuantBlocks.scale(w, r, 32 * k) * a.scales()[t * cols / 32 + k] * dot;
+                }
+                out[t * rows + r] = (float) sum;
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+package qwen.service.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import qwen.service.model.DType;
+import qwen.service.model.Matrix;
+import qwen.service.model.QuantBlocks;
+
+/**
+ * The Q8_0 / Q4_0 kernels with 8-bit activations ({@link QuantDot}, through
+ * {@link VectorKernels#matmul} below the packed path's token count) against their scalar
+ * reference {@link ScalarQuantDot} on the same quantized activations.
+ *
+ * <p>Tolerance: |fast - reference| <= 1e-5 * sum over blocks of |d_w d_x| sum |q_w q_x|. The
+ * integer block sums are exact in both; what differs is the f32 rounding of each block's scaled
+ * sum and of the running total (about cols / 256 additions of eight lanes), against the
+ * reference's double. A wrong quant, scale or block moves a row by about one block's share,
+ * 1 / (cols / 32) of that scale, far outside the bound.
+ */
+class QuantDotTest {
+
+    private static final ValueLayout.OfShort LE_SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final VectorKernels TWO = new VectorKernels(2);
+
+    @AfterAll
+    static void stopThreads() {
+        TWO.close();
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0"})
+    void matchesScalarReference(DType type) {
+        int[][] shapes = {{1, 32}, {2, 64}, {3, 96}, {37, 160}, {64, 2048}, {9, 5504 / 4}, {130, 32}};
+        for (int[] s : shapes) {
+            for (int tokens : new int[] {1, 2, 5}) {
+                long seed = 17L * s[0] + s[1] + tokens;
+                check(KernelTestData.matrix(type, s[0], s[1], seed), KernelTestData.floats(tokens * s[1], 3f, seed + 1), tokens);
+            }
+        }
+    }
+
+    /**
+     * The largest products the formats allow: Q8_0 quants of -128 (a file may hold them, though
+     * the encoder never writes one) and Q4_0 nibbles of 0 (-8) against activations at -max and
+     * +max in alternation, so the short lanes reach 2 * 128 * 127 without overflowing.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0"})
+    void extremeQuantsDoNotOverflow(DType type) {
+        int rows = 5;
+        int cols = 256;
+        MemorySegment data = Arena.ofAuto().allocate(rows * type.rowBytes(cols));
+        for (long b = 0; b < data.byteSize() / type.blockBytes(); b++) {
+            long at = b * type.blockBytes();
+            data.set(LE_SHORT, at, Float.floatToFloat16(0.5f));
+            for (int i = 2; i < type.blockBytes(); i++) {
+                data.set(ValueLayout.JAVA_BYTE, at + i, type == DType.Q8_0 ? (byte) -128 : 0);
+            }
+        }
+        Matrix w = new Matrix("extreme", type, rows, cols, data);
+        float[] x = new float[cols];
+        for (int i = 0; i < cols; i++) {
+            x[i] = i % 64 < 32 ? -7f : 7f;
+        }
+        float[] out = new float[rows];
+        TWO.matmul(w, x, 1, out);
+        double q = type == DType.Q8_0 ? -128 : -8;
+        double expected = 0;
+        for (int i = 0; i < cols; i++) {
+            expected += 0.5 * q * x[i];
+        }
+        for (int r = 0; r < rows; r++) {
+            assertEquals(expected, out[r], 1e-5 * Math.abs(0.5 * q * 7 * cols), "row " + r);
+        }
+        assertEquals(QuantBlocks.element(w, 0, 0), 0.5f * (float) q);
+    }
+
+    private static void check(Matrix w, float[] x, int tokens) {
+        int rows = w.rows();
+        int cols = w.cols();
+        Q8Activations a = new Q8Activations().quantize(x, tokens, cols);
+        float[] expected = new float[tokens * rows];
+        ScalarQuantDot.matmul(w, a, tokens, expected);
+        float[] actual = new float[tokens * rows];
+        TWO.matmul(w, x, tokens, actual);
+        for (int t = 0; t < tokens; t++) {
+            for (int r = 0; r < rows; r++) {
+                double scale = 0;
+                for (int k = 0; k < cols / 32; k++) {
+                    long abs = 0;
+                    for (int i = 32 * k; i < 32 * k + 32; i++) {
+                        abs += Math.abs((long) QuantBlocks.quant(w, r, i) * a.quants()[t * cols + i]);
+                    }
+                    scale += Math.abs(QuantBlocks.scale(w, r, 32 * k) * a.scales()[t * cols / 32 + k]) * abs;
+                }
+                double bound = 1e-5 * scale + 1e-30;
+                float e = expected[t * rows + r];
+                float g = actual[t * rows + r];
+                if (!(Math.abs(g - e) <= bound)) {
+                    fail(w.name() + " token " + t + " row " + r + ": expected " + e + ", got " + g + " (bound " + bound + ")");
+                }
+            }
+        }
+    }
+}
