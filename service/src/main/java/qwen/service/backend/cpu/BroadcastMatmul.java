@@ -137,18 +137,18 @@ final class BroadcastMatmul {
             a50 = x0.fma(b, a50);
             a51 = x1.fma(b, a51);
         }
-        add(acc, aOff, a00);
-        add(acc, aOff + L, a01);
-        add(acc, aOff + stride, a10);
-        add(acc, aOff + stride + L, a11);
-        add(acc, aOff + 2 * stride, a20);
-        add(acc, aOff + 2 * stride + L, a21);
-        add(acc, aOff + 3 * stride, a30);
-        add(acc, aOff + 3 * stride + L, a31);
-        add(acc, aOff + 4 * stride, a40);
-        add(acc, aOff + 4 * stride + L, a41);
-        add(acc, aOff + 5 * stride, a50);
-        add(acc, aOff + 5 * stride + L, a51);
+        PackedMatmul.add(acc, aOff, a00);
+        PackedMatmul.add(acc, aOff + L, a01);
+        PackedMatmul.add(acc, aOff + stride, a10);
+        PackedMatmul.add(acc, aOff + stride + L, a11);
+        PackedMatmul.add(acc, aOff + 2 * stride, a20);
+        PackedMatmul.add(acc, aOff + 2 * stride + L, a21);
+        PackedMatmul.add(acc, aOff + 3 * stride, a30);
+        PackedMatmul.add(acc, aOff + 3 * stride + L, a31);
+        PackedMatmul.add(acc, aOff + 4 * stride, a40);
+        PackedMatmul.add(acc, aOff + 4 * stride + L, a41);
+        PackedMatmul.add(acc, aOff + 5 * stride, a50);
+        PackedMatmul.add(acc, aOff + 5 * stride + L, a51);
     }
 
     /** Six panel rows x 8 tokens, for a last group of L tokens. */
@@ -164,15 +164,11 @@ final class BroadcastMatmul {
             a4 = x0.fma(FloatVector.fromArray(F, wv, w + 4 * L), a4);
             a5 = x0.fma(FloatVector.fromArray(F, wv, w + 5 * L), a5);
         }
-        add(acc, aOff, a0);
-        add(acc, aOff + stride, a1);
-        add(acc, aOff + 2 * stride, a2);
-        add(acc, aOff + 3 * stride, a3);
-        add(acc, aOff + 4 * stride, a4);
-        add(acc, aOff + 5 * stride, a5);
-    }
-
-    private static void add(float[] acc, int at, FloatVector v) {
-        FloatVector.fromArray(F, acc, at).add(v).intoArray(acc, at);
+        PackedMatmul.add(acc, aOff, a0);
+        PackedMatmul.add(acc, aOff + stride, a1);
+        PackedMatmul.add(acc, aOff + 2 * stride, a2);
+        PackedMatmul.add(acc, aOff + 3 * stride, a3);
+        PackedMatmul.add(acc, aOff + 4 * stride, a4);
+        PackedMatmul.add(acc, aOff + 5 * stride, a5);
     }
 }

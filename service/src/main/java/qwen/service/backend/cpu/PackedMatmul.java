@@ -325,7 +325,8 @@ final class PackedMatmul {
         add(acc, aOff + 5 * TOKEN_TILE, a5);
     }
 
-    private static void add(float[] acc, int at, FloatVector v) {
+    /** acc[at, at + L) += v: how every register tile of this and {@link BroadcastMatmul} is written back. */
+    static void add(float[] acc, int at, FloatVector v) {
         FloatVector.fromArray(F, acc, at).add(v).intoArray(acc, at);
     }
 }
