@@ -117,7 +117,7 @@ public final class MatmulProbe {
                 c -> kernels.matmul(ws[c % ws.length], x, tokens, out));
     }
 
-    private static Matrix bf16(Arena arena, int rows, int cols, long seed) {
+    static Matrix bf16(Arena arena, int rows, int cols, long seed) {
         long n = (long) rows * cols;
         MemorySegment data = arena.allocate(2 * n, 64);
         long state = seed * 0x9E3779B97F4A7C15L + 1;
