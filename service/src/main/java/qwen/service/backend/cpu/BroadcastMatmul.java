@@ -137,18 +137,18 @@ final class BroadcastMatmul {
             a50 = x0.fma(b, a50);
             a51 = x1.fma(b, a51);
         }
-        PackedMatmul.add(acc, aOff, a00);
-        PackedMatmul.add(acc, aOff + L, a01);
-        PackedMatmul.add(acc, aOff + stride, a10);
-        PackedMatmul.add(acc, aOff + stride + L, a11);
-        PackedMatmul.add(acc, aOff + 2 * stride, a20);
-        PackedMatmul.add(acc, aOff + 2 * stride + L, a21);
-        PackedMatmul.add(acc, aOff + 3 * stride, a30);
-        PackedMatmul.add(acc, aOff + 3 * stride + L, a31);
-        PackedMatmul.add(acc, aOff + 4 * stride, a40);
-        PackedMatmul.add(acc, aOff + 4 * stride + L, a41);
-        PackedMatmul.add(acc, aOff + 5 * stride, a50);
-        PackedMatmul.add(acc, aOff + 5 * stride + L, a51);
+        FloatVector.fromArray(F, acc, aOff).add(a00).intoArray(acc, aOff);
+        FloatVector.fromArray(F, acc, aOff + L).add(a01).intoArray(acc, aOff + L);
+        FloatVector.fromArray(F, acc, aOff + stride).add(a10).intoArray(acc, aOff + stride);
+        FloatVector.fromArray(F, acc, aOff + stride + L).add(a11).intoArray(acc, aOff + stride + L);
+        FloatVector.fromArray(F, acc, aOff + 2 * stride).add(a20).intoArray(acc, aOff + 2 * stride);
+        FloatVector.fromArray(F, acc, aOff + 2 * stride + L).add(a21).intoArray(acc, aOff + 2 * stride + L);
+        FloatVector.fromArray(F, acc, aOff + 3 * stride).add(a30).intoArray(acc, aOff + 3 * stride);
+        FloatVector.fromArray(F, acc, aOff + 3 * stride + L).add(a31).intoArray(acc, aOff + 3 * stride + L);
+        FloatVector.fromArray(F, acc, aOff + 4 * stride).add(a40).intoArray(acc, aOff + 4 * stride);
+        FloatVector.fromArray(F, acc, aOff + 4 * stride + L).add(a41).intoArray(acc, aOff + 4 * stride + L);
+        FloatVector.fromArray(F, acc, aOff + 5 * stride).add(a50).intoArray(acc, aOff + 5 * stride);
+        FloatVector.fromArray(F, acc, aOff + 5 * stride + L).add(a51).intoArray(acc, aOff + 5 * stride + L);
     }
 
     /** Six panel rows x 8 tokens, for a last group of L tokens. */
@@ -164,11 +164,11 @@ final class BroadcastMatmul {
             a4 = x0.fma(FloatVector.fromArray(F, wv, w + 4 * L), a4);
             a5 = x0.fma(FloatVector.fromArray(F, wv, w + 5 * L), a5);
         }
-        PackedMatmul.add(acc, aOff, a0);
-        PackedMatmul.add(acc, aOff + stride, a1);
-        PackedMatmul.add(acc, aOff + 2 * stride, a2);
-        PackedMatmul.add(acc, aOff + 3 * stride, a3);
-        PackedMatmul.add(acc, aOff + 4 * stride, a4);
-        PackedMatmul.add(acc, aOff + 5 * stride, a5);
+        FloatVector.fromArray(F, acc, aOff).add(a0).intoArray(acc, aOff);
+        FloatVector.fromArray(F, acc, aOff + stride).add(a1).intoArray(acc, aOff + stride);
+        FloatVector.fromArray(F, acc, aOff + 2 * stride).add(a2).intoArray(acc, aOff + 2 * stride);
+        FloatVector.fromArray(F, acc, aOff + 3 * stride).add(a3).intoArray(acc, aOff + 3 * stride);
+        FloatVector.fromArray(F, acc, aOff + 4 * stride).add(a4).intoArray(acc, aOff + 4 * stride);
+        FloatVector.fromArray(F, acc, aOff + 5 * stride).add(a5).intoArray(acc, aOff + 5 * stride);
     }
 }

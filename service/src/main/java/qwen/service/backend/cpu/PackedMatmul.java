@@ -325,7 +325,11 @@ final class PackedMatmul {
         add(acc, aOff + 5 * TOKEN_TILE, a5);
     }
 
-    /** acc[at, at + L) += v: how every register tile of this and {@link BroadcastMatmul} is written back. */
+    /**
+     * acc[at, at + L) += v: how every register tile of this class is written back. ({@link BroadcastMatmul}
+     * writes the same sum out in place: its kernels are too large for C2 to inline this call there, and the
+     * vector passed to a call that is not inlined is boxed, about one object per kernel call, measured.)
+     */
     static void add(float[] acc, int at, FloatVector v) {
         FloatVector.fromArray(F, acc, at).add(v).intoArray(acc, at);
     }
