@@ -14,7 +14,7 @@ import org.junit.jupiter.api.condition.EnabledOnOs;
 import org.junit.jupiter.api.condition.OS;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import qwen.service.engine.EngineOptions;
 import qwen.service.engine.Generator;
 import qwen.service.engine.ShardEngine;
@@ -38,11 +38,15 @@ class LlamaCppParityTest {
     @TempDir
     Path tmp;
 
-    @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "F16"})
-    void greedyContinuationEqualsLlamaCpp(GgmlType type) throws Exception {
-        Path file = tmp.resolve("small-" + type + ".gguf");
-        new RandomGguf(256, 2, 4, 512, 151936, 1024, type, 1).write(file);
+    /**
+     * Q4_K is the Q4_K_M-like mix of {@link RandomGguf} (Q4_K matrices, Q6_K head); with an MLP
+     * width of 288 its ffn_down rows are not a multiple of 256 and fall back to Q5_0.
+     */
+    @ParameterizedTest(name = "{0}, ffn {1}")
+    @CsvSource({"Q8_0, 512", "Q4_0, 512", "F16, 512", "Q4_K, 512", "Q6_K, 512", "Q4_K, 288"})
+    void greedyContinuationEqualsLlamaCpp(GgmlType type, int ffn) throws Exception {
+        Path file = tmp.resolve("small-" + type + "-" + ffn + ".gguf");
+        new RandomGguf(256, 2, 4, ffn, 151936, 1024, type, 1).write(file);
         String prompt = "hello world this is a test";
         int n = 12;
         ByteArrayOutputStream ours = new ByteArrayOutputStream();

@@ -60,6 +60,9 @@ final class InfoTranslator {
             case BF16 -> WeightDtype.WEIGHT_DTYPE_BF16;
             case Q8_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q8_0;
             case Q4_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_0;
+            case Q5_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q5_0;
+            case Q4_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_K;
+            case Q6_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q6_K;
         };
     }
 }

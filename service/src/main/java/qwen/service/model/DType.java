@@ -2,13 +2,21 @@ package qwen.service.model;
 
 /**
  * Weight types: the element types of safetensors checkpoints (F32, F16, BF16) and the block
- * quantizations of GGUF files (Q8_0, Q4_0), which store a row as blocks of {@link #blockSize()}
- * elements in {@link #blockBytes()} bytes each, an f16 scale first.
+ * quantizations of GGUF files (Q8_0, Q4_0, Q5_0 and the K-quants Q4_K, Q6_K), which store a row as
+ * blocks of {@link #blockSize()} elements in {@link #blockBytes()} bytes each (byte layouts as
+ * ggml's; the K-quants are decoded by {@link KQuantBlocks}).
  *
  * <pre>
  * Q8_0 block (34 bytes, 32 weights):  f16 d, int8 q[32];        w[i] = d * q[i]
  * Q4_0 block (18 bytes, 32 weights):  f16 d, uint8 qs[16];      w[i]      = d * ((qs[i] &amp; 15) - 8)
  *                                                              w[i + 16] = d * ((qs[i] &gt;&gt; 4) - 8)
+ * Q5_0 block (22 bytes, 32 weights):  f16 d, uint32 qh, uint8 qs[16];
+ *                                     w[i] = d * ((qs[i] &amp; 15 | bit i of qh &lt;&lt; 4) - 16),
+ *                                     w[i + 16] = d * ((qs[i] &gt;&gt; 4 | bit i + 16 of qh &lt;&lt; 4) - 16)
+ * Q4_K block (144 bytes, 256 weights): f16 d, f16 dmin, 12 bytes of 6-bit scales sc[8] and mins m[8],
+ *                                     uint8 qs[128]; sub-block j of 32: w = d * sc[j] * q - dmin * m[j]
+ * Q6_K block (210 bytes, 256 weights): uint8 ql[128] (low 4 bits), uint8 qh[64] (high 2 bits),
+ *                                     int8 scales[16] (one per 16 weights), f16 d; w = d * scale * (q - 32)
  * </pre>
  */
 public enum DType {
@@ -16,7 +24,10 @@ public enum DType {
     F16("F16", 1, 2),
     BF16("BF16", 1, 2),
     Q8_0("Q8_0", 32, 34),
-    Q4_0("Q4_0", 32, 18);
+    Q4_0("Q4_0", 32, 18),
+    Q5_0("Q5_0", 32, 22),
+    Q4_K("Q4_K", 256, 144),
+    Q6_K("Q6_K", 256, 210);
 
     private final String tag;
     private final int blockSize;
@@ -54,6 +65,11 @@ public enum DType {
     /** True for the block-quantized types. */
     public boolean quantized() {
         return blockSize > 1;
+    }
+
+    /** True for the K-quants (blocks of 256 with scales of their own per sub-block). */
+    public boolean kQuant() {
+        return blockSize == 256;
     }
 
     /** Bytes of a row of {@code cols} elements; cols must be a multiple of {@link #blockSize()}. */

@@ -5,16 +5,20 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * The block formats of {@link DType#Q8_0} and {@link DType#Q4_0}, element by element: the
+ * The block formats of {@link DType#Q8_0}, {@link DType#Q4_0} and {@link DType#Q5_0} (and,
+ * through {@link KQuantBlocks}, the K-quants), element by element: the
  * reference decoding the kernels are tested against, and the encoders that tests, the benchmark's
  * file writer and quantize-on-load use. Encoding follows ggml's reference quantizers: Q8_0 takes
  * d = max|w| / 127 and rounds w / d; Q4_0 takes d = m / -8 where m is the element of largest
- * magnitude (with its sign), so that element maps to exactly -8, and clamps w / d + 8.5 to 15.
+ * magnitude (with its sign), so that element maps to exactly -8, and clamps w / d + 8.5 to 15;
+ * Q5_0 does the same with -16 and 31.
  */
 public final class QuantBlocks {
 
     private static final ValueLayout.OfShort LE_SHORT =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt LE_INT =
+            ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat LE_FLOAT =
             ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -30,17 +34,18 @@ public final class QuantBlocks {
             case F32 -> d.get(LE_FLOAT, rowBase + 4L * col);
             case F16 -> Float.float16ToFloat(d.get(LE_SHORT, rowBase + 2L * col));
             case BF16 -> Float.intBitsToFloat((d.get(LE_SHORT, rowBase + 2L * col) & 0xFFFF) << 16);
-            case Q8_0, Q4_0 -> scale(w, row, col) * quant(w, row, col);
+            case Q8_0, Q4_0, Q5_0 -> scale(w, row, col) * quant(w, row, col);
+            case Q4_K, Q6_K -> KQuantBlocks.element(w, row, col);
         };
     }
 
-    /** The f16 scale d of the Q8_0 / Q4_0 block that holds element (row, col), as f32. */
+    /** The f16 scale d of the Q8_0 / Q4_0 / Q5_0 block that holds element (row, col), as f32. */
     public static float scale(Matrix w, int row, int col) {
         long block = row * w.rowBytes() + (long) (col / 32) * w.dtype().blockBytes();
         return Float.float16ToFloat(w.data().get(LE_SHORT, block));
     }
 
-    /** The signed quant q of element (row, col) of a Q8_0 / Q4_0 matrix: the element is d * q. */
+    /** The signed quant q of element (row, col) of a Q8_0 / Q4_0 / Q5_0 matrix: the element is d * q. */
     public static int quant(Matrix w, int row, int col) {
         DType t = w.dtype();
         MemorySegment d = w.data();
@@ -51,6 +56,11 @@ public final class QuantBlocks {
             case Q4_0 -> {
                 int packed = d.get(ValueLayout.JAVA_BYTE, block + 2 + (i % 16)) & 0xFF;
                 yield (i < 16 ? packed & 15 : packed >>> 4) - 8;
+            }
+            case Q5_0 -> {
+                int packed = d.get(ValueLayout.JAVA_BYTE, block + 6 + (i % 16)) & 0xFF;
+                int high = (d.get(LE_INT, block + 2) >>> i) & 1;
+                yield ((i < 16 ? packed & 15 : packed >>> 4) | high << 4) - 16;
             }
             default -> throw new IllegalArgumentException(w.name() + " is " + t.tag() + ", not block-quantized");
         };
@@ -64,22 +74,67 @@ public final class QuantBlocks {
     }
 
     /**
-     * Encodes n values (n a multiple of 32) of src from srcOffset as Q8_0 or Q4_0 blocks into dst
-     * at byte dstOffset.
+     * Decodes the block of {@code type} at byte b of s (32 weights, or 256 for the K-quants) into
+     * out[off ..].
+     */
+    public static void decodeBlock(DType type, MemorySegment s, long b, float[] out, int off) {
+        if (type.kQuant()) {
+            KQuantBlocks.decode(type, s, b, out, off);
+            return;
+        }
+        Matrix m = new Matrix("block", type, 1, 32, s.asSlice(b, type.blockBytes()));
+        for (int i = 0; i < 32; i++) {
+            out[off + i] = element(m, 0, i);
+        }
+    }
+
+    /**
+     * Encodes n values (n a multiple of the block size) of src from srcOffset as blocks of a
+     * quantized type into dst at byte dstOffset.
      */
     public static void encode(DType type, float[] src, int srcOffset, int n, MemorySegment dst, long dstOffset) {
-        if (n % 32 != 0) {
-            throw new IllegalArgumentException(n + " values is not a whole number of 32-value blocks");
+        if (!type.quantized()) {
+            throw new IllegalArgumentException(type.tag() + " is not a block-quantized type");
         }
-        for (int b = 0; b < n / 32; b++) {
-            int s = srcOffset + 32 * b;
+        int size = type.blockSize();
+        if (n % size != 0) {
+            throw new IllegalArgumentException(n + " values is not a whole number of " + size + "-value "
+                    + type.tag() + " blocks");
+        }
+        for (int b = 0; b < n / size; b++) {
+            int s = srcOffset + size * b;
             long o = dstOffset + (long) b * type.blockBytes();
             switch (type) {
                 case Q8_0 -> encodeQ8(src, s, dst, o);
                 case Q4_0 -> encodeQ4(src, s, dst, o);
+                case Q5_0 -> encodeQ5(src, s, dst, o);
+                case Q4_K, Q6_K -> KQuantBlocks.encode(type, src, s, dst, o);
                 default -> throw new IllegalArgumentException(type.tag() + " is not a block-quantized type");
             }
         }
+    }
+
+    private static void encodeQ5(float[] src, int s, MemorySegment dst, long o) {
+        float amax = 0;
+        float max = 0;
+        for (int i = 0; i < 32; i++) {
+            float v = src[s + i];
+            if (Math.abs(v) > amax) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        float d = max / -16f;
+        float id = d != 0 ? 1f / d : 0f;
+        dst.set(LE_SHORT, o, Float.floatToFloat16(d));
+        int qh = 0;
+        for (int i = 0; i < 16; i++) {
+            int lo = Math.min(31, (int) (src[s + i] * id + 16.5f));
+            int hi = Math.min(31, (int) (src[s + 16 + i] * id + 16.5f));
+            dst.set(ValueLayout.JAVA_BYTE, o + 6 + i, (byte) ((lo & 15) | (hi & 15) << 4));
+            qh |= (lo >> 4) << i | (hi >> 4) << (i + 16);
+        }
+        dst.set(LE_INT, o + 2, qh);
     }
 
     private static void encodeQ8(float[] src, int s, MemorySegment dst, long o) {

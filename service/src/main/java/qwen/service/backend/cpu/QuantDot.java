@@ -54,11 +54,15 @@ final class QuantDot {
     }
 
     /**
-     * Rows [r0, r1) of a Q8_0 or Q4_0 matrix times token t of the quantized activations a:
+     * Rows [r0, r1) of a block-quantized matrix (Q5_0 and the K-quants through {@link KQuantDot}) times token t of the quantized activations a:
      * out[t * rows + r].
      */
     static void rows(DType type, MemorySegment w, int rows, int cols, Q8Activations a, int t,
                      float[] out, int r0, int r1) {
+        if (KQuantDot.handles(type)) {
+            KQuantDot.rows(type, w, rows, cols, a, t, out, r0, r1);
+            return;
+        }
         long rowBytes = type.rowBytes(cols);
         short[] xq = a.quants();
         float[] xd = a.scales();
@@ -220,6 +224,10 @@ final class QuantDot {
      */
     static void fill(DType type, MemorySegment w, int cols, int r, int n, int c0, int c1, float[] tile, int off,
                      int stride) {
+        if (KQuantDot.handles(type)) {
+            KQuantDot.fill(type, w, cols, r, n, c0, c1, tile, off, stride);
+            return;
+        }
         long rowBytes = type.rowBytes(cols);
         for (int k = 0; k < n; k++) {
             int o = off + k * stride - c0;

@@ -1,11 +1,12 @@
 package qwen.service.backend.cpu;
 
+import qwen.service.model.KQuantBlocks;
 import qwen.service.model.Matrix;
 import qwen.service.model.QuantBlocks;
 
 /**
- * The reference for {@link QuantDot}: the same arithmetic element by element, a Q8_0 / Q4_0
- * weight row times 8-bit quantized activations ({@link Q8Activations}), each block's integer sum
+ * The reference for {@link QuantDot} and {@link KQuantDot}: the same arithmetic element by element, a
+ * block-quantized weight row times 8-bit quantized activations ({@link Q8Activations}), each block's integer sum
  * of q_w * q_x scaled by d_w * d_x and the blocks summed in double.
  */
 final class ScalarQuantDot {
@@ -17,6 +18,10 @@ final class ScalarQuantDot {
     static void matmul(Matrix w, Q8Activations a, int tokens, float[] out) {
         int rows = w.rows();
         int cols = w.cols();
+        if (w.dtype().kQuant()) {
+            kQuant(w, a, tokens, out);
+            return;
+        }
         for (int t = 0; t < tokens; t++) {
             for (int r = 0; r < rows; r++) {
                 double sum = 0;
@@ -26,6 +31,30 @@ final class ScalarQuantDot {
                         dot += (long) QuantBlocks.quant(w, r, 32 * k + i) * a.quants()[t * cols + 32 * k + i];
                     }
                     sum += (double) QuantBlocks.scale(w, r, 32 * k) * a.scales()[t * cols / 32 + k] * dot;
+                }
+                out[t * rows + r] = (float) sum;
+            }
+        }
+    }
+
+    /**
+     * Q4_K / Q6_K: per activation block, sum of (unitScale * q - offset) * q_x over the block's
+     * 32 elements, scaled by d_x, summed in double.
+     */
+    private static void kQuant(Matrix w, Q8Activations a, int tokens, float[] out) {
+        int rows = w.rows();
+        int cols = w.cols();
+        for (int t = 0; t < tokens; t++) {
+            for (int r = 0; r < rows; r++) {
+                double sum = 0;
+                for (int k = 0; k < cols / 32; k++) {
+                    double block = 0;
+                    for (int i = 32 * k; i < 32 * k + 32; i++) {
+                        double e = (double) KQuantBlocks.unitScale(w, r, i) * KQuantBlocks.quant(w, r, i)
+                                - KQuantBlocks.offset(w, r, i);
+                        block += e * a.quants()[t * cols + i];
+                    }
+                    sum += a.scales()[t * cols / 32 + k] * block;
                 }
                 out[t * rows + r] = (float) sum;
             }

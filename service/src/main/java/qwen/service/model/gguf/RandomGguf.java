@@ -20,6 +20,11 @@ import qwen.service.model.QuantBlocks;
  * about 1 / sqrt(fan-in), norms around 1, so activations stay in range through many layers.
  * The same (shape, type, seed) always gives the same bytes.
  *
+ * <p>The K-quants follow llama.cpp's quantize: a matrix whose rows are not a multiple of 256 long
+ * (Qwen-1.8B's ffn_down, rows of 5504) falls back to Q5_0 under Q4_K and to Q8_0 under Q6_K, and
+ * Q4_K writes the head (output.weight) as Q6_K, as a Q4_K_M file does. (A real Q4_K_M file also
+ * stores attn_qkv as Q5_K and some ffn_down as Q6_K; this writer keeps to the types above.)
+ *
  * <p>The vocabulary is synthetic but loads in llama.cpp: "gpt2" byte-level BPE whose first 256
  * tokens are the 256 bytes (so any text tokenizes to one token per byte), one merge, "[PAD{id}]"
  * for the other rows, and the three ChatML specials at their Qwen ids when the vocabulary is the
@@ -38,10 +43,28 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
             throw new IllegalArgumentException(type + " is not a type this writer produces");
         }
         int block = type.dtype().blockSize();
-        if (hiddenSize % block != 0 || ffnDim % block != 0 || hiddenSize % numHeads != 0) {
-            throw new IllegalArgumentException("hidden " + hiddenSize + " and ffn " + ffnDim
-                    + " must be multiples of " + block + " and of the head count");
+        int ffnBlock = fallback(type).dtype().blockSize();
+        if (hiddenSize % block != 0 || ffnDim % ffnBlock != 0 || hiddenSize % numHeads != 0) {
+            throw new IllegalArgumentException("hidden " + hiddenSize + " must be a multiple of " + block
+                    + " and of the head count, ffn " + ffnDim + " of " + ffnBlock + " (" + type + ")");
         }
+    }
+
+    /** The type llama.cpp's quantize writes instead of {@code type} for rows it cannot hold. */
+    public static GgmlType fallback(GgmlType type) {
+        return switch (type) {
+            case Q4_K -> GgmlType.Q5_0;
+            case Q6_K -> GgmlType.Q8_0;
+            default -> type;
+        };
+    }
+
+    /** The type of matrix {@code name} with rows of {@code cols}: see the class comment. */
+    public GgmlType typeOf(String name, long cols) {
+        if (type == GgmlType.Q4_K && name.equals("output.weight")) {
+            return GgmlType.Q6_K;
+        }
+        return cols % type.dtype().blockSize() == 0 ? type : fallback(type);
     }
 
     /** Qwen-1.8B's shapes. */
@@ -123,12 +146,15 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
         return m;
     }
 
-    /** llama.cpp's LLAMA_FTYPE for a file whose matrices are all of this type. */
+    /** llama.cpp's LLAMA_FTYPE for a file whose matrices are of this type (Q4_K: Q4_K_M). */
     private int fileType() {
         return switch (type) {
             case F32 -> 0;
             case F16 -> 1;
             case Q4_0 -> 2;
+            case Q5_0 -> 8;
+            case Q4_K -> 15;
+            case Q6_K -> 18;
             case Q8_0 -> 7;
             case BF16 -> 32;
             default -> throw new IllegalStateException(type.toString());
@@ -147,9 +173,10 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
 
     /** A [rows, cols] matrix, GGUF dims [cols, rows]; rows filled in parallel, each from its own seed. */
     private GgufWriter.Tensor matrix(String name, long cols, long rows, float halfWidth) {
-        DType dt = type.dtype();
+        GgmlType gt = typeOf(name, cols);
+        DType dt = gt.dtype();
         long rowBytes = dt.rowBytes(cols);
-        return new GgufWriter.Tensor(name, new long[] {cols, rows}, type, seg ->
+        return new GgufWriter.Tensor(name, new long[] {cols, rows}, gt, seg ->
                 IntStream.range(0, (int) rows).parallel().forEach(r -> {
                     float[] row = new float[(int) cols];
                     long x = start(name, r);
@@ -170,7 +197,7 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
                                 seg.set(LE_SHORT, at + 2L * i, (short) (Float.floatToRawIntBits(row[i]) >>> 16));
                             }
                         }
-                        case Q8_0, Q4_0 -> QuantBlocks.encode(dt, row, 0, row.length, seg, at);
+                        case Q8_0, Q4_0, Q5_0, Q4_K, Q6_K -> QuantBlocks.encode(dt, row, 0, row.length, seg, at);
                     }
                 }));
     }

@@ -48,9 +48,10 @@ final class KernelTestData {
         return new Matrix("test." + dtype.tag() + "." + rows + "x" + cols, dtype, rows, cols, data);
     }
 
-    /** cols for dtype: rounded up to whole 32-element blocks for the block-quantized types. */
+    /** cols for dtype: rounded up to whole blocks (32 elements, 256 for the K-quants) for the block-quantized types. */
     static int cols(DType dtype, int cols) {
-        return dtype.quantized() ? Math.max(32, (cols + 31) / 32 * 32) : cols;
+        int b = dtype.blockSize();
+        return dtype.quantized() ? Math.max(b, (cols + b - 1) / b * b) : cols;
     }
 
     /** Round-to-nearest-even f32 to bf16 bits (no NaNs occur in test data). */
