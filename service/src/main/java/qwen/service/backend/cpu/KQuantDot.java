@@ -151,11 +151,10 @@ final class KQuantDot {
         for (int c = 0; c < cols; c += 256, b += 176) {
             float d = f16(w, b);
             float dmin = f16(w, b + 2);
-            // qh[l] holds the fifth bit of element l of every sub-block: bit j for sub-block j.
-            ShortVector h0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 16, LE).convertShape(B2S, S, 0)
-                    .and((short) 0xFF);
-            ShortVector h1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 32, LE).convertShape(B2S, S, 0)
-                    .and((short) 0xFF);
+            // qh[l] holds the fifth bit of element l of every sub-block: bit j for sub-block j (bits
+            // 0..7 survive the sign extension to short unchanged).
+            ShortVector h0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 16, LE).convertShape(B2S, S, 0);
+            ShortVector h1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 32, LE).convertShape(B2S, S, 0);
             for (int g = 0; g < 4; g++) {
                 long qs = b + 48 + 32 * g;
                 int x = xo + c + 64 * g;

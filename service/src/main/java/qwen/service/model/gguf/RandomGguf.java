@@ -23,8 +23,8 @@ import qwen.service.model.QuantBlocks;
  * <p>The K-quants follow llama.cpp's quantize: a matrix whose rows are not a multiple of 256 long
  * (Qwen-1.8B's ffn_down, rows of 5504) falls back to Q5_0 under Q4_K and to Q8_0 under Q6_K, and
  * Q4_K writes the head (output.weight) as Q6_K and attn_qkv as Q5_K, as a Q4_K_M file does. (A
- * real Q4_K_M file also stores some ffn_down as Q6_K where their rows allow it, which Qwen-1.8B's
- * do not.) Under Q5_K, rows that are not whole blocks fall back to Q5_0, where llama.cpp writes
+ * real Q4_K_M file also gives some layers' ffn_down more bits: Q6_K, or Q8_0 where rows of 5504
+ * rule Q6_K out; this writer keeps them at the fallback.) Under Q5_K, rows that are not whole blocks fall back to Q5_0, where llama.cpp writes
  * Q5_1, a type this server does not load.
  *
  * <p>The vocabulary is synthetic but loads in llama.cpp: "gpt2" byte-level BPE whose first 256
