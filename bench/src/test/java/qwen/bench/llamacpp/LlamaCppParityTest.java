@@ -39,11 +39,12 @@ class LlamaCppParityTest {
     Path tmp;
 
     /**
-     * Q4_K is the Q4_K_M-like mix of {@link RandomGguf} (Q4_K matrices, Q6_K head); with an MLP
-     * width of 288 its ffn_down rows are not a multiple of 256 and fall back to Q5_0.
+     * Q4_K is the Q4_K_M-like mix of {@link RandomGguf} (Q4_K matrices, Q5_K attn_qkv, Q6_K head);
+     * with an MLP width of 288 its ffn_down rows are not a multiple of 256 and fall back to Q5_0.
+     * Q5_K holds every matrix in Q5_K.
      */
     @ParameterizedTest(name = "{0}, ffn {1}")
-    @CsvSource({"Q8_0, 512", "Q4_0, 512", "F16, 512", "Q4_K, 512", "Q6_K, 512", "Q4_K, 288"})
+    @CsvSource({"Q8_0, 512", "Q4_0, 512", "F16, 512", "Q4_K, 512", "Q5_K, 512", "Q6_K, 512", "Q4_K, 288"})
     void greedyContinuationEqualsLlamaCpp(GgmlType type, int ffn) throws Exception {
         Path file = tmp.resolve("small-" + type + "-" + ffn + ".gguf");
         new RandomGguf(256, 2, 4, ffn, 151936, 1024, type, 1).write(file);

@@ -62,6 +62,7 @@ final class InfoTranslator {
             case Q4_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_0;
             case Q5_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q5_0;
             case Q4_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_K;
+            case Q5_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q5_K;
             case Q6_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q6_K;
         };
     }

@@ -2,7 +2,7 @@ package qwen.service.model;
 
 /**
  * Weight types: the element types of safetensors checkpoints (F32, F16, BF16) and the block
- * quantizations of GGUF files (Q8_0, Q4_0, Q5_0 and the K-quants Q4_K, Q6_K), which store a row as
+ * quantizations of GGUF files (Q8_0, Q4_0, Q5_0 and the K-quants Q4_K, Q5_K, Q6_K), which store a row as
  * blocks of {@link #blockSize()} elements in {@link #blockBytes()} bytes each (byte layouts as
  * ggml's; the K-quants are decoded by {@link KQuantBlocks}).
  *
@@ -15,6 +15,8 @@ package qwen.service.model;
  *                                     w[i + 16] = d * ((qs[i] &gt;&gt; 4 | bit i + 16 of qh &lt;&lt; 4) - 16)
  * Q4_K block (144 bytes, 256 weights): f16 d, f16 dmin, 12 bytes of 6-bit scales sc[8] and mins m[8],
  *                                     uint8 qs[128]; sub-block j of 32: w = d * sc[j] * q - dmin * m[j]
+ * Q5_K block (176 bytes, 256 weights): Q4_K's d, dmin and scales, uint8 qh[32], uint8 qs[128];
+ *                                     q = nibble | bit j of qh[i % 32] &lt;&lt; 4 in [0, 31], w as Q4_K
  * Q6_K block (210 bytes, 256 weights): uint8 ql[128] (low 4 bits), uint8 qh[64] (high 2 bits),
  *                                     int8 scales[16] (one per 16 weights), f16 d; w = d * scale * (q - 32)
  * </pre>
@@ -27,6 +29,7 @@ public enum DType {
     Q4_0("Q4_0", 32, 18),
     Q5_0("Q5_0", 32, 22),
     Q4_K("Q4_K", 256, 144),
+    Q5_K("Q5_K", 256, 176),
     Q6_K("Q6_K", 256, 210);
 
     private final String tag;

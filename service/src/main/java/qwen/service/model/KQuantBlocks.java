@@ -5,18 +5,21 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * The K-quant block formats {@link DType#Q4_K} and {@link DType#Q6_K} (ggml's byte layouts, blocks
+ * The K-quant block formats {@link DType#Q4_K}, {@link DType#Q5_K} and {@link DType#Q6_K} (ggml's byte layouts, blocks
  * of 256 weights), element by element: the reference decoding the kernels are tested against, and
  * the encoders that tests and {@link qwen.service.model.gguf.RandomGguf} use.
  *
  * <p>Every element is {@code unitScale * quant - offset}: Q4_K has q in [0, 15], unitScale = d *
  * sc[j] and offset = dmin * m[j] for its sub-block j of 32 (sc and m 6-bit, packed in 12 bytes);
+ * Q5_K is Q4_K with a fifth bit per quant (q in [0, 31], bit j of qh[i % 32] for element i of
+ * sub-block j), its 128 nibble bytes moved 32 bytes on past the qh bytes;
  * Q6_K has q - 32 in [-32, 31], unitScale = d * scales[i / 16] (int8) and no offset.
  *
  * <p>The encoders are simple min/max fits, not llama.cpp's error-minimizing search: a Q4_K
- * sub-block spans [min(0, lo), hi] in 15 steps, a Q6_K group of 16 maps its largest magnitude to
+ * (Q5_K) sub-block spans [min(0, lo), hi] in 15 (31) steps, a Q6_K group of 16 maps its largest magnitude to
  * -32; the sub-block mins and scales are rounded up on the block's 6-bit (Q4_K) or 8-bit (Q6_K)
- * grid, so every weight decodes within half a step of its source.
+ * grid, so every weight decodes within half a step of its source (Q4_K and Q5_K share that
+ * encoder; only the quant width and where the nibbles go differ).
  */
 public final class KQuantBlocks {
 
@@ -41,12 +44,12 @@ public final class KQuantBlocks {
         return Float.float16ToFloat(s.get(LE_SHORT, at));
     }
 
-    /** Element (row, col) of a Q4_K / Q6_K matrix as f32. */
+    /** Element (row, col) of a Q4_K / Q5_K / Q6_K matrix as f32. */
     public static float element(Matrix w, int row, int col) {
         return unitScale(w, row, col) * quant(w, row, col) - offset(w, row, col);
     }
 
-    /** The quant of element (row, col): Q4_K's q in [0, 15], Q6_K's q - 32 in [-32, 31]. */
+    /** The quant of element (row, col): Q4_K's q in [0, 15], Q5_K's in [0, 31], Q6_K's q - 32 in [-32, 31]. */
     public static int quant(Matrix w, int row, int col) {
         return quant(w.dtype(), w.data(), block(w, row, col), col % QK);
     }
@@ -57,18 +60,18 @@ public final class KQuantBlocks {
         long b = block(w, row, col);
         int i = col % QK;
         return switch (w.dtype()) {
-            case Q4_K -> f16(s, b) * q4kScale(s, b + 4, i / 32);
+            case Q4_K, Q5_K -> f16(s, b) * q4kScale(s, b + 4, i / 32);
             case Q6_K -> f16(s, b + 208) * s.get(ValueLayout.JAVA_BYTE, b + 192 + i / 16);
             default -> throw notK(w);
         };
     }
 
-    /** What is subtracted from unitScale * quant: Q4_K's dmin * m of the sub-block, Q6_K's 0. */
+    /** What is subtracted from unitScale * quant: Q4_K's and Q5_K's dmin * m of the sub-block, Q6_K's 0. */
     public static float offset(Matrix w, int row, int col) {
         MemorySegment s = w.data();
         long b = block(w, row, col);
         return switch (w.dtype()) {
-            case Q4_K -> f16(s, b + 2) * q4kMin(s, b + 4, (col % QK) / 32);
+            case Q4_K, Q5_K -> f16(s, b + 2) * q4kMin(s, b + 4, (col % QK) / 32);
             case Q6_K -> 0f;
             default -> throw notK(w);
         };
@@ -85,6 +88,11 @@ public final class KQuantBlocks {
                 int packed = u8(s, b + 16 + 32 * (i / 64) + i % 32);
                 yield i % 64 < 32 ? packed & 15 : packed >>> 4;
             }
+            case Q5_K -> {
+                int packed = u8(s, b + 48 + 32 * (i / 64) + i % 32);
+                int high = (u8(s, b + 16 + i % 32) >>> (i / 32)) & 1;
+                yield (i % 64 < 32 ? packed & 15 : packed >>> 4) | high << 4;
+            }
             case Q6_K -> {
                 int h = i / 128;
                 int quad = (i % 128) / 32;
@@ -98,12 +106,12 @@ public final class KQuantBlocks {
         };
     }
 
-    /** The 6-bit scale of Q4_K sub-block j from the 12 packed bytes at sc. */
+    /** The 6-bit scale of Q4_K (and Q5_K) sub-block j from the 12 packed bytes at sc. */
     public static int q4kScale(MemorySegment s, long sc, int j) {
         return j < 4 ? u8(s, sc + j) & 63 : (u8(s, sc + j + 4) & 15) | (u8(s, sc + j - 4) >>> 6) << 4;
     }
 
-    /** The 6-bit min of Q4_K sub-block j from the 12 packed bytes at sc. */
+    /** The 6-bit min of Q4_K (and Q5_K) sub-block j from the 12 packed bytes at sc. */
     public static int q4kMin(MemorySegment s, long sc, int j) {
         return j < 4 ? u8(s, sc + j + 4) & 63 : (u8(s, sc + j + 4) >>> 4) | (u8(s, sc + j) >>> 6) << 4;
     }
@@ -111,7 +119,7 @@ public final class KQuantBlocks {
     /** The 256 weights of the block at byte b into out[off ..]. */
     public static void decode(DType type, MemorySegment s, long b, float[] out, int off) {
         switch (type) {
-            case Q4_K -> {
+            case Q4_K, Q5_K -> {
                 float d = f16(s, b);
                 float dmin = f16(s, b + 2);
                 for (int j = 0; j < 8; j++) {
@@ -132,16 +140,18 @@ public final class KQuantBlocks {
         }
     }
 
-    /** Encodes the 256 values src[s ..] as one Q4_K or Q6_K block at dst[o ..]. */
+    /** Encodes the 256 values src[s ..] as one Q4_K, Q5_K or Q6_K block at dst[o ..]. */
     static void encode(DType type, float[] src, int s, MemorySegment dst, long o) {
         switch (type) {
-            case Q4_K -> encodeQ4K(src, s, dst, o);
+            case Q4_K -> encodeQ4K(src, s, dst, o, 15);
+            case Q5_K -> encodeQ4K(src, s, dst, o, 31);
             case Q6_K -> encodeQ6K(src, s, dst, o);
             default -> throw new IllegalArgumentException(type.tag() + " is not a K-quant");
         }
     }
 
-    private static void encodeQ4K(float[] src, int s, MemorySegment dst, long o) {
+    /** Q4_K (top quant 15) or Q5_K (top 31): the same fit, Q5_K's high bits in qh ahead of the nibbles. */
+    private static void encodeQ4K(float[] src, int s, MemorySegment dst, long o, int top) {
         float[] lo = new float[8];
         float[] hi = new float[8];
         float maxMin = 0;
@@ -163,7 +173,7 @@ public final class KQuantBlocks {
         float maxStep = 0;
         for (int j = 0; j < 8; j++) {
             m[j] = dmin > 0 ? Math.min(63, (int) Math.ceil(-lo[j] / dmin)) : 0;
-            need[j] = (hi[j] + dmin * m[j]) / 15f;
+            need[j] = (hi[j] + dmin * m[j]) / top;
             maxStep = Math.max(maxStep, need[j]);
         }
         short dBits = Float.floatToFloat16(maxStep / 63f);
@@ -186,12 +196,23 @@ public final class KQuantBlocks {
             float step = d * sc[j];
             float off = dmin * m[j];
             for (int i = 32 * j; i < 32 * j + 32; i++) {
-                q[i] = step > 0 ? Math.clamp(Math.round((src[s + i] + off) / step), 0, 15) : 0;
+                q[i] = step > 0 ? Math.clamp(Math.round((src[s + i] + off) / step), 0, top) : 0;
             }
+        }
+        long qs = o + 16;
+        if (top == 31) {
+            for (int l = 0; l < 32; l++) {
+                int qh = 0;
+                for (int j = 0; j < 8; j++) {
+                    qh |= (q[32 * j + l] >> 4) << j;
+                }
+                dst.set(ValueLayout.JAVA_BYTE, o + 16 + l, (byte) qh);
+            }
+            qs += 32;
         }
         for (int g = 0; g < 4; g++) {
             for (int l = 0; l < 32; l++) {
-                dst.set(ValueLayout.JAVA_BYTE, o + 16 + 32 * g + l, (byte) (q[64 * g + l] | q[64 * g + 32 + l] << 4));
+                dst.set(ValueLayout.JAVA_BYTE, qs + 32 * g + l, (byte) ((q[64 * g + l] & 15) | (q[64 * g + 32 + l] & 15) << 4));
             }
         }
     }

@@ -35,7 +35,7 @@ public final class QuantBlocks {
             case F16 -> Float.float16ToFloat(d.get(LE_SHORT, rowBase + 2L * col));
             case BF16 -> Float.intBitsToFloat((d.get(LE_SHORT, rowBase + 2L * col) & 0xFFFF) << 16);
             case Q8_0, Q4_0, Q5_0 -> scale(w, row, col) * quant(w, row, col);
-            case Q4_K, Q6_K -> KQuantBlocks.element(w, row, col);
+            case Q4_K, Q5_K, Q6_K -> KQuantBlocks.element(w, row, col);
         };
     }
 
@@ -108,7 +108,7 @@ public final class QuantBlocks {
                 case Q8_0 -> encodeQ8(src, s, dst, o);
                 case Q4_0 -> encodeQ4(src, s, dst, o);
                 case Q5_0 -> encodeQ5(src, s, dst, o);
-                case Q4_K, Q6_K -> KQuantBlocks.encode(type, src, s, dst, o);
+                case Q4_K, Q5_K, Q6_K -> KQuantBlocks.encode(type, src, s, dst, o);
                 default -> throw new IllegalArgumentException(type.tag() + " is not a block-quantized type");
             }
         }

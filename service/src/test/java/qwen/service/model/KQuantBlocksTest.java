@@ -5,21 +5,25 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The Q5_0, Q4_K and Q6_K encoders and the reference decoder: every decoded weight is within half
+ * The Q5_0, Q4_K, Q5_K and Q6_K encoders and the reference decoder: every decoded weight is within half
  * a quantization step of its source (Q5_0: d / 2, or d where the -16..15 grid clamps; Q4_K: half
- * its sub-block's d * sc; Q6_K: half its group's d * scale, or a whole one where -32..31 clamps), whole-block decoding agrees with
- * element decoding, and a Q6_K element at its group's largest magnitude decodes to -32 steps.
+ * (Q5_K) its sub-block's d * sc; Q6_K: half its group's d * scale, or a whole one where -32..31 clamps), whole-block decoding agrees with
+ * element decoding, a Q6_K element at its group's largest magnitude decodes to -32 steps, and a
+ * hand-packed Q5_K block decodes as ggml lays it out (the fifth bit of element l of sub-block j is
+ * bit j of qh[l]).
  */
 class KQuantBlocksTest {
 
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"Q5_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = DType.class, names = {"Q5_0", "Q4_K", "Q5_K", "Q6_K"})
     void roundTripsWithinAStep(DType type) {
         Random rnd = new Random(7);
         int cols = 1024;
@@ -41,7 +45,7 @@ class KQuantBlocksTest {
             assertEquals(decoded[i], w, "block decode vs element decode at " + i);
             double step = switch (type) {
                 case Q5_0 -> Math.abs(QuantBlocks.scale(m, 0, i));
-                case Q4_K, Q6_K -> Math.abs(KQuantBlocks.unitScale(m, 0, i));
+                case Q4_K, Q5_K, Q6_K -> Math.abs(KQuantBlocks.unitScale(m, 0, i));
                 default -> throw new IllegalStateException();
             };
             double bound = step / 2 * (1 + 1e-3) + 1e-6 * Math.abs(src[i]);
@@ -67,6 +71,54 @@ class KQuantBlocksTest {
         for (int g = 0; g < 16; g++) {
             assertEquals(-32, KQuantBlocks.quant(m, 0, 16 * g + 15), "group " + g);
             assertEquals(32 - 32, KQuantBlocks.quant(m, 0, 16 * g), "zero in group " + g);
+        }
+    }
+
+    @Test
+    void q5kHighBitsFollowGgmlLayout() {
+        // d = 1, dmin = 0.5, sc[j] = j + 1, m[j] = 2 * j (j < 4 in the low 6 bits of bytes 0..7;
+        // j >= 4 in the nibbles of bytes 8..11, all below 16 so no top bits).
+        int[] sc = {1, 2, 3, 4, 5, 6, 7, 8};
+        int[] mins = {0, 2, 4, 6, 8, 10, 12, 14};
+        MemorySegment b = Arena.ofAuto().allocate(DType.Q5_K.blockBytes());
+        ValueLayout.OfShort le = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        b.set(le, 0, Float.floatToFloat16(1f));
+        b.set(le, 2, Float.floatToFloat16(0.5f));
+        for (int j = 0; j < 4; j++) {
+            b.set(ValueLayout.JAVA_BYTE, 4 + j, (byte) sc[j]);
+            b.set(ValueLayout.JAVA_BYTE, 8 + j, (byte) mins[j]);
+            b.set(ValueLayout.JAVA_BYTE, 12 + j, (byte) (sc[j + 4] | mins[j + 4] << 4));
+        }
+        Random rnd = new Random(3);
+        int[] qh = new int[32];
+        int[] qs = new int[128];
+        for (int l = 0; l < 32; l++) {
+            qh[l] = rnd.nextInt(256);
+            b.set(ValueLayout.JAVA_BYTE, 16 + l, (byte) qh[l]);
+        }
+        for (int k = 0; k < 128; k++) {
+            qs[k] = rnd.nextInt(256);
+            b.set(ValueLayout.JAVA_BYTE, 48 + k, (byte) qs[k]);
+        }
+        Matrix m = new Matrix("m", DType.Q5_K, 1, 256, b);
+        float[] block = new float[256];
+        QuantBlocks.decodeBlock(DType.Q5_K, b, 0, block, 0);
+        // ggml's order: per 64 weights, the low nibbles of 32 qs bytes (fifth bit under mask u1),
+        // then their high nibbles (mask u2), both masks moving two bits up each time.
+        int y = 0;
+        for (int g = 0; g < 4; g++) {
+            int u1 = 1 << (2 * g);
+            int u2 = 2 << (2 * g);
+            for (int half = 0; half < 2; half++) {
+                int j = 2 * g + half;
+                for (int l = 0; l < 32; l++, y++) {
+                    int nibble = half == 0 ? qs[32 * g + l] & 15 : qs[32 * g + l] >> 4;
+                    int q = nibble + ((qh[l] & (half == 0 ? u1 : u2)) != 0 ? 16 : 0);
+                    float expected = sc[j] * q - 0.5f * mins[j];
+                    assertEquals(expected, QuantBlocks.element(m, 0, y), 1e-6, "weight " + y);
+                    assertEquals(expected, block[y], 1e-6, "block decode, weight " + y);
+                }
+            }
         }
     }
 }

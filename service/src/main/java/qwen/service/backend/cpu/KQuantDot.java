@@ -19,7 +19,7 @@ import qwen.service.model.DType;
 import qwen.service.model.KQuantBlocks;
 
 /**
- * Dot products of Q5_0, Q4_K and Q6_K weight rows with 8-bit quantized activations
+ * Dot products of Q5_0, Q4_K, Q5_K and Q6_K weight rows with 8-bit quantized activations
  * ({@link Q8Activations}), read block by block straight from their segment as {@link QuantDot}
  * reads Q8_0 / Q4_0: the quants are widened to short lanes, multiplied by the activation quants,
  * the 16 products of a lane vector pair-summed exactly into 8 ints, and one FMA per 16 or 32
@@ -32,6 +32,8 @@ import qwen.service.model.KQuantBlocks;
  *     2 * 31 * 127); the -16 is subtracted per block as 16 * d_w * d_x * sum(x quants).</li>
  * <li>Q4_K: nibbles in [0, 15]; d * sc[j] * d_x scales the integer sum and the min term
  *     dmin * m[j] * d_x * sum(x quants) is subtracted per sub-block.</li>
+ * <li>Q5_K: as Q4_K with q = nibble | (qh byte &gt;&gt; j &amp; 1) &lt;&lt; 4 in [0, 31] for sub-block j
+ *     (|products| &le; 2 * 31 * 127 per short, as Q5_0).</li>
  * <li>Q6_K: q - 32 in [-32, 31] assembled from the ql nibble and the qh pair of bits, a 16-lane
  *     vector per group of 16 (|products| &le; 32 * 127).</li>
  * </ul>
@@ -54,7 +56,7 @@ final class KQuantDot {
 
     /** True for the types this class computes. */
     static boolean handles(DType type) {
-        return type == DType.Q5_0 || type == DType.Q4_K || type == DType.Q6_K;
+        return type == DType.Q5_0 || type == DType.Q4_K || type == DType.Q5_K || type == DType.Q6_K;
     }
 
     /** Rows [r0, r1) of the matrix times token t of the quantized activations a: out[t * rows + r]. */
@@ -72,6 +74,7 @@ final class KQuantDot {
             out[o + r] = switch (type) {
                 case Q5_0 -> q5Row(w, base, cols, xq, xo, xd, xs, so);
                 case Q4_K -> q4kRow(w, base, cols, xq, xo, xd, xs, so);
+                case Q5_K -> q5kRow(w, base, cols, xq, xo, xd, xs, so);
                 case Q6_K -> q6kRow(w, base, cols, xq, xo, xd, so);
                 default -> throw new IllegalArgumentException(type.tag() + " is not computed here");
             };
@@ -140,6 +143,46 @@ final class KQuantDot {
         return acc.reduceLanes(ADD) - corr;
     }
 
+    private static float q5kRow(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int[] xs,
+                                int so) {
+        FloatVector acc = FloatVector.zero(F);
+        float corr = 0;
+        long b = base;
+        for (int c = 0; c < cols; c += 256, b += 176) {
+            float d = f16(w, b);
+            float dmin = f16(w, b + 2);
+            // qh[l] holds the fifth bit of element l of every sub-block: bit j for sub-block j (bits
+            // 0..7 survive the sign extension to short unchanged).
+            ShortVector h0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 16, LE).convertShape(B2S, S, 0);
+            ShortVector h1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 32, LE).convertShape(B2S, S, 0);
+            for (int g = 0; g < 4; g++) {
+                long qs = b + 48 + 32 * g;
+                int x = xo + c + 64 * g;
+                int k = so + (c + 64 * g) / 32;
+                ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, qs, LE).convertShape(B2S, S, 0);
+                ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, qs + 16, LE).convertShape(B2S, S, 0);
+                int j = 2 * g;
+                ShortVector q0 = v0.and((short) 15).or(h0.lanewise(LSHR, j).and((short) 1).lanewise(LSHL, 4));
+                ShortVector q1 = v1.and((short) 15).or(h1.lanewise(LSHR, j).and((short) 1).lanewise(LSHL, 4));
+                IntVector p = q0.mul(ShortVector.fromArray(S, xq, x)).add(q1.mul(ShortVector.fromArray(S, xq, x + 16)))
+                        .reinterpretAsInts();
+                float s0 = d * KQuantBlocks.q4kScale(w, b + 4, j) * xd[k];
+                acc = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, s0), acc);
+                corr += dmin * KQuantBlocks.q4kMin(w, b + 4, j) * xd[k] * xs[k];
+                q0 = v0.lanewise(ASHR, 4).and((short) 15).or(h0.lanewise(LSHR, j + 1).and((short) 1).lanewise(LSHL, 4));
+                q1 = v1.lanewise(ASHR, 4).and((short) 15).or(h1.lanewise(LSHR, j + 1).and((short) 1).lanewise(LSHL, 4));
+                p = q0.mul(ShortVector.fromArray(S, xq, x + 32)).add(q1.mul(ShortVector.fromArray(S, xq, x + 48)))
+                        .reinterpretAsInts();
+                float s1 = d * KQuantBlocks.q4kScale(w, b + 4, j + 1) * xd[k + 1];
+                acc = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, s1), acc);
+                corr += dmin * KQuantBlocks.q4kMin(w, b + 4, j + 1) * xd[k + 1] * xs[k + 1];
+            }
+        }
+        return acc.reduceLanes(ADD) - corr;
+    }
+
     private static float q6kRow(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int so) {
         FloatVector acc = FloatVector.zero(F);
         long b = base;
@@ -172,7 +215,7 @@ final class KQuantDot {
     }
 
     /**
-     * Rows [r, r + n) of a Q5_0 / Q4_K / Q6_K matrix, columns [c0, c1) (whole blocks),
+     * Rows [r, r + n) of a Q5_0 / Q4_K / Q5_K / Q6_K matrix, columns [c0, c1) (whole blocks),
      * dequantized to tile[k * stride + (c - c0)] for row r + k: the prefill path's weights.
      */
     static void fill(DType type, MemorySegment w, int cols, int r, int n, int c0, int c1, float[] tile, int off,

@@ -38,7 +38,7 @@ final class ScalarQuantDot {
     }
 
     /**
-     * Q4_K / Q6_K: per activation block, sum of (unitScale * q - offset) * q_x over the block's
+     * Q4_K / Q5_K / Q6_K: per activation block, sum of (unitScale * q - offset) * q_x over the block's
      * 32 elements, scaled by d_x, summed in double.
      */
     private static void kQuant(Matrix w, Q8Activations a, int tokens, float[] out) {

@@ -18,7 +18,7 @@ public enum GgmlType {
     Q2_K(10, null),
     Q3_K(11, null),
     Q4_K(12, DType.Q4_K),
-    Q5_K(13, null),
+    Q5_K(13, DType.Q5_K),
     Q6_K(14, DType.Q6_K),
     Q8_K(15, null),
     IQ2_XXS(16, null),

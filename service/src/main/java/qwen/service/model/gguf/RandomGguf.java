@@ -22,8 +22,10 @@ import qwen.service.model.QuantBlocks;
  *
  * <p>The K-quants follow llama.cpp's quantize: a matrix whose rows are not a multiple of 256 long
  * (Qwen-1.8B's ffn_down, rows of 5504) falls back to Q5_0 under Q4_K and to Q8_0 under Q6_K, and
- * Q4_K writes the head (output.weight) as Q6_K, as a Q4_K_M file does. (A real Q4_K_M file also
- * stores attn_qkv as Q5_K and some ffn_down as Q6_K; this writer keeps to the types above.)
+ * Q4_K writes the head (output.weight) as Q6_K and attn_qkv as Q5_K, as a Q4_K_M file does. (A
+ * real Q4_K_M file also gives some layers' ffn_down more bits: Q6_K, or Q8_0 where rows of 5504
+ * rule Q6_K out; this writer keeps them at the fallback.) Under Q5_K, rows that are not whole blocks fall back to Q5_0, where llama.cpp writes
+ * Q5_1, a type this server does not load.
  *
  * <p>The vocabulary is synthetic but loads in llama.cpp: "gpt2" byte-level BPE whose first 256
  * tokens are the 256 bytes (so any text tokenizes to one token per byte), one merge, "[PAD{id}]"
@@ -53,7 +55,7 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
     /** The type llama.cpp's quantize writes instead of {@code type} for rows it cannot hold. */
     public static GgmlType fallback(GgmlType type) {
         return switch (type) {
-            case Q4_K -> GgmlType.Q5_0;
+            case Q4_K, Q5_K -> GgmlType.Q5_0;
             case Q6_K -> GgmlType.Q8_0;
             default -> type;
         };
@@ -63,6 +65,9 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
     public GgmlType typeOf(String name, long cols) {
         if (type == GgmlType.Q4_K && name.equals("output.weight")) {
             return GgmlType.Q6_K;
+        }
+        if (type == GgmlType.Q4_K && name.endsWith(".attn_qkv.weight")) {
+            return GgmlType.Q5_K;
         }
         return cols % type.dtype().blockSize() == 0 ? type : fallback(type);
     }
@@ -154,6 +159,7 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
             case Q4_0 -> 2;
             case Q5_0 -> 8;
             case Q4_K -> 15;
+            case Q5_K -> 16;
             case Q6_K -> 18;
             case Q8_0 -> 7;
             case BF16 -> 32;
@@ -197,7 +203,7 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
                                 seg.set(LE_SHORT, at + 2L * i, (short) (Float.floatToRawIntBits(row[i]) >>> 16));
                             }
                         }
-                        case Q8_0, Q4_0, Q5_0, Q4_K, Q6_K -> QuantBlocks.encode(dt, row, 0, row.length, seg, at);
+                        case Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K -> QuantBlocks.encode(dt, row, 0, row.length, seg, at);
                     }
                 }));
     }

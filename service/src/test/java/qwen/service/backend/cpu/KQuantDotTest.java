@@ -15,7 +15,7 @@ import qwen.service.model.Matrix;
 import qwen.service.model.QuantBlocks;
 
 /**
- * The Q5_0 / Q4_K / Q6_K kernels with 8-bit activations ({@link KQuantDot}, through
+ * The Q5_0 / Q4_K / Q5_K / Q6_K kernels with 8-bit activations ({@link KQuantDot}, through
  * {@link VectorKernels#matmul} below the packed threshold) against their element-by-element
  * reference {@link ScalarQuantDot} on the same quantized activations. Tolerance: 1e-5 of the sum
  * of the magnitudes of the terms the kernel adds in f32, sum over elements of
@@ -32,7 +32,7 @@ class KQuantDotTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"Q5_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = DType.class, names = {"Q5_0", "Q4_K", "Q5_K", "Q6_K"})
     void matchesScalarReference(DType type) {
         int[][] shapes = type.kQuant()
                 ? new int[][] {{1, 256}, {2, 512}, {37, 768}, {9, 2048}, {130, 256}}
@@ -48,12 +48,12 @@ class KQuantDotTest {
 
     /**
      * Every byte of the blocks at its extreme (all bits set: Q5_0 q = 31, Q4_K q = 15 with scales
-     * and mins 63, Q6_K q = 63 with scales of -1) against activations at -max and +max in
+     * and mins 63, Q5_K q = 31 likewise, Q6_K q = 63 with scales of -1) against activations at -max and +max in
      * alternation: the short lanes hold the largest products the formats allow without
      * overflowing, and the result is the sum of the decoded elements times x.
      */
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"Q5_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = DType.class, names = {"Q5_0", "Q4_K", "Q5_K", "Q6_K"})
     void extremeQuantsDoNotOverflow(DType type) {
         int rows = 3;
         int cols = 512;
@@ -64,7 +64,7 @@ class KQuantDotTest {
             long at = b * type.blockBytes();
             switch (type) {
                 case Q5_0 -> data.set(le, at, Float.floatToFloat16(0.5f));
-                case Q4_K -> {
+                case Q4_K, Q5_K -> {
                     data.set(le, at, Float.floatToFloat16(0.01f));
                     data.set(le, at + 2, Float.floatToFloat16(0.02f));
                 }

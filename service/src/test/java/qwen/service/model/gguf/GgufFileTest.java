@@ -163,9 +163,9 @@ class GgufFileTest {
 
         // The type field of blk.0.ffn_up.weight's info: after its name, n_dims and two dims.
         int at = indexOf(bytes, "blk.0.ffn_up.weight".getBytes(StandardCharsets.US_ASCII)) + 19 + 4 + 16;
-        byte[] q5k = bytes.clone();
-        q5k[at] = 13;
-        assertError(q5k, "tensor 'blk.0.ffn_up.weight' has type Q5_K, which this server does not load");
+        byte[] q3k = bytes.clone();
+        q3k[at] = 11;
+        assertError(q3k, "tensor 'blk.0.ffn_up.weight' has type Q3_K, which this server does not load");
         byte[] unknown = bytes.clone();
         unknown[at] = 99;
         assertError(unknown, "tensor 'blk.0.ffn_up.weight' has unknown ggml type id 99");

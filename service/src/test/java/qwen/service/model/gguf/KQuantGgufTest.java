@@ -29,7 +29,7 @@ import qwen.service.model.ShardWeights;
  * logprobs within 1e-4 on the scalar reference kernels; the vector kernels follow within
  * {@link F32Twin#QUANTIZED_ACTIVATION_TOLERANCE}). The K-quant files have ffn rows of 288, not a
  * multiple of 256, so their ffn_down falls back as llama.cpp's quantize does; Q4_K is the
- * Q4_K_M-like mix (Q4_K matrices, Q6_K head, Q5_0 ffn_down).
+ * Q4_K_M-like mix (Q4_K matrices, Q5_K attn_qkv, Q6_K head, Q5_0 ffn_down).
  */
 class KQuantGgufTest {
 
@@ -37,7 +37,7 @@ class KQuantGgufTest {
     Path tmp;
 
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q5_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q5_0", "Q4_K", "Q5_K", "Q6_K"})
     void loadsAndMatchesItsDequantizedTwin(GgmlType type) throws Exception {
         Path file = tmp.resolve("m-" + type + ".gguf");
         int hidden = type.dtype().kQuant() ? 256 : 64;
@@ -48,7 +48,8 @@ class KQuantGgufTest {
              Arena arena = Arena.ofShared()) {
             DType fallback = RandomGguf.fallback(type).dtype();
             assertEquals(type.dtype(), w.layers().getFirst().w1().dtype());
-            assertEquals(type.dtype(), w.layers().getFirst().cAttn().dtype());
+            assertEquals(type == GgmlType.Q4_K ? DType.Q5_K : type.dtype(), w.layers().getFirst().cAttn().dtype());
+            assertEquals(type.dtype(), w.layers().getFirst().attnCProj().dtype());
             assertEquals(type.dtype(), w.wte().dtype());
             assertEquals(fallback, w.layers().getFirst().mlpCProj().dtype(), "ffn_down, rows of 288");
             assertEquals(type == GgmlType.Q4_K ? DType.Q6_K : type.dtype(), w.lmHead().dtype());
