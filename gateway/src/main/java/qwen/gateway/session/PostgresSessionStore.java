@@ -336,12 +336,35 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
         }
     }
 
-    private interface Work<T> {
+    interface Work<T> {
         T run(Connection connection) throws SQLException;
     }
 
+    /**
+     * The table of the requests running on the gateways that share this store, for relaying a
+     * Cancel to the gateway that runs the request; made when missing.
+     */
+    PostgresRequests requests() {
+        return new PostgresRequests(this, table + "_requests");
+    }
+
+    /** How long a turn's lease lasts without renewal; running requests' rows last as long. */
+    Duration turnLease() {
+        return turnLease;
+    }
+
+    /**
+     * Generations that register their requests in this store, so that a Cancel received by any
+     * gateway sharing it stops the request on the gateway that runs it.
+     *
+     * @param pollInterval how often this gateway looks for cancels of its requests
+     */
+    public SharedCancellation shareCancellation(qwen.gateway.chat.Generations engine, Duration pollInterval) {
+        return new SharedCancellation(engine, requests(), pollInterval, turnLease);
+    }
+
     /** Runs {@code work} on a pooled connection; a connection that saw an SQL error is dropped. */
-    private <T> T run(Work<T> work) {
+    <T> T run(Work<T> work) {
         Connection c = idle.poll();
         try {
             if (c == null) {
