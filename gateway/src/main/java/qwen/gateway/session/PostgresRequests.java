@@ -183,12 +183,14 @@ final class PostgresRequests {
         });
     }
 
-    /** The number of rows, for tests and monitoring. */
-    int size() {
+    /** Whether a row (live, expired or answered) has the id. */
+    boolean holds(String requestId) {
         return store.run(c -> {
-            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT count(*) FROM " + table)) {
-                r.next();
-                return r.getInt(1);
+            try (PreparedStatement s = c.prepareStatement("SELECT 1 FROM " + table + " WHERE request_id = ?")) {
+                s.setString(1, requestId);
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next();
+                }
             }
         });
     }
