@@ -11,6 +11,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 import qwen.gateway.chat.CancelOutcome;
+import qwen.gateway.chat.ForwardingGenerations;
 import qwen.gateway.chat.GatewayException;
 import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationRequest;
@@ -28,13 +29,12 @@ import qwen.gateway.chat.Generations;
  * <p>The same thread renews this gateway's rows every third of {@code ttl} and deletes expired
  * rows of any gateway (one that died mid-request, or an answer nobody read).
  */
-public final class SharedCancellation implements Generations, AutoCloseable {
+public final class SharedCancellation extends ForwardingGenerations {
 
     private static final Logger LOG = Logger.getLogger(SharedCancellation.class);
     /** The shortest time a cancelling gateway waits for the owner's answer. */
     private static final Duration MIN_ANSWER_WAIT = Duration.ofSeconds(2);
 
-    private final Generations engine;
     private final PostgresRequests requests;
     private final Duration pollInterval;
     private final Duration ttl;
@@ -46,11 +46,11 @@ public final class SharedCancellation implements Generations, AutoCloseable {
     private long lastRenewal = System.nanoTime();
 
     SharedCancellation(Generations engine, PostgresRequests requests, Duration pollInterval, Duration ttl) {
+        super(engine);
         if (pollInterval.toMillis() < 10) {
             throw new IllegalStateException("qwen.gateway.sessions.cancel-poll-interval must be at least 10ms, got "
                     + pollInterval);
         }
-        this.engine = engine;
         this.requests = requests;
         this.pollInterval = pollInterval;
         this.ttl = ttl;
@@ -95,11 +95,6 @@ public final class SharedCancellation implements Generations, AutoCloseable {
         } catch (RejectedExecutionException e) {
             LOG.debugf("request %s ended while closing; its row expires within %s", id, ttl);
         }
-    }
-
-    @Override
-    public boolean cancel(String requestId) {
-        return engine.cancel(requestId);
     }
 
     @Override
@@ -166,31 +161,9 @@ public final class SharedCancellation implements Generations, AutoCloseable {
     }
 
     @Override
-    public void release(String sequenceId) {
-        engine.release(sequenceId);
-    }
-
-    @Override
-    public int queuedRequests() {
-        return engine.queuedRequests();
-    }
-
-    @Override
-    public int runningSequences() {
-        return engine.runningSequences();
-    }
-
-    @Override
-    public int idleSequences() {
-        return engine.idleSequences();
-    }
-
-    @Override
     public void close() throws Exception {
         poller.shutdown();
         poller.awaitTermination(5, TimeUnit.SECONDS);
-        if (engine instanceof AutoCloseable closeable) {
-            closeable.close();
-        }
+        super.close();
     }
 }

@@ -62,14 +62,7 @@ class CancelOnAnyGatewayTest {
 
     @AfterAll
     static void stop() throws Exception {
-        for (StoreGateway g : new StoreGateway[] {a, b}) {
-            if (g != null) {
-                g.close();
-            }
-        }
-        if (table != null) {
-            TestPostgres.drop(url, table);
-        }
+        StoreGateway.closeAll(url, table, a, b);
     }
 
     /** A stateless request of up to 2,000 tokens (about 40 s of steps) on {@code gateway}, collecting its events. */

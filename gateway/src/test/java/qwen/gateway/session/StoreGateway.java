@@ -59,6 +59,18 @@ record StoreGateway(SessionService sessions, ChatEngine engine, SharedCancellati
                 .atMost(Duration.ofSeconds(120));
     }
 
+    /** Closes the gateways that were opened (null: not opened) and drops the table they shared, if made. */
+    static void closeAll(String url, String table, StoreGateway... gateways) throws Exception {
+        for (StoreGateway gateway : gateways) {
+            if (gateway != null) {
+                gateway.close();
+            }
+        }
+        if (table != null) {
+            TestPostgres.drop(url, table);
+        }
+    }
+
     @Override
     public void close() throws Exception {
         generations.close();

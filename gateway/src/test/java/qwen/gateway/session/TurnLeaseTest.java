@@ -59,14 +59,7 @@ class TurnLeaseTest {
 
     @AfterAll
     static void stop() throws Exception {
-        for (StoreGateway g : new StoreGateway[] {a, b}) {
-            if (g != null) {
-                g.close();
-            }
-        }
-        if (table != null) {
-            TestPostgres.drop(url, table);
-        }
+        StoreGateway.closeAll(url, table, a, b);
     }
 
     @Test

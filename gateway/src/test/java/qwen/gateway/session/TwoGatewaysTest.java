@@ -56,16 +56,9 @@ class TwoGatewaysTest {
 
     @AfterAll
     static void stop() throws Exception {
-        for (StoreGateway g : new StoreGateway[] {a, b}) {
-            if (g != null) {
-                g.close();
-            }
-        }
+        StoreGateway.closeAll(url, table, a, b);
         if (shard != null) {
             shard.close();
-        }
-        if (table != null) {
-            TestPostgres.drop(url, table);
         }
     }
 
