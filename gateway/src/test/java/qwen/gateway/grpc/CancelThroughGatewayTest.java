@@ -64,6 +64,9 @@ class CancelThroughGatewayTest {
     public static final class SharedStore implements QuarkusTestProfile {
         @Override
         public Map<String, String> getConfigOverrides() {
+            if (System.getenv("QWEN_TEST_POSTGRES_URL") == null) {
+                return Map.of(); // read when tests are discovered, also when the class is then skipped
+            }
             return Map.of(
                     "qwen.gateway.sessions.store", "POSTGRES",
                     "qwen.gateway.sessions.jdbc-url", System.getenv("QWEN_TEST_POSTGRES_URL"),
