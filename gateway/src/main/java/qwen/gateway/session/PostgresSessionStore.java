@@ -51,6 +51,18 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
     /** The default lease: long enough to ride out a slow renewal, short enough that a crashed gateway frees its sessions soon. */
     public static final Duration DEFAULT_TURN_LEASE = Duration.ofSeconds(30);
 
+    static {
+        // Registers PostgreSQL's driver from this class's loader: DriverManager offers a caller only
+        // the drivers its own loader sees, so a driver that another loader registered first (an
+        // earlier application in the same JVM, as when tests start several) would not count.
+        try {
+            Class.forName("org.postgresql.Driver", true, PostgresSessionStore.class.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            throw new ExceptionInInitializerError("the PostgreSQL JDBC driver (org.postgresql:postgresql) is"
+                    + " not on the class path: " + e.getMessage());
+        }
+    }
+
     private final String url;
     private final String table;
     private final Clock clock;
