@@ -104,6 +104,14 @@ public interface GatewayConfig {
         @WithDefault("30s")
         Duration turnLease();
 
+        /**
+         * {@code cancel-poll-interval} of the POSTGRES store: how often a gateway that runs
+         * requests looks in the store for Cancels other gateways received for them (at least 10ms).
+         * A Cancel received by any gateway stops its request within about this long plus one step.
+         */
+        @WithDefault("200ms")
+        Duration cancelPollInterval();
+
         /** Directory of the embedded session store; absent: {@code .qwen/sessions} in the working directory. */
         Optional<Path> dir();
 
@@ -146,6 +154,10 @@ public interface GatewayConfig {
         generationConfig().ifPresent(file -> checkFile("qwen.gateway.generation-config", file));
         if (sessions().store() == Sessions.Store.POSTGRES && sessions().jdbcUrl().filter(u -> !u.isBlank()).isEmpty()) {
             throw new IllegalStateException("qwen.gateway.sessions.store=POSTGRES needs qwen.gateway.sessions.jdbc-url");
+        }
+        if (sessions().cancelPollInterval().toMillis() < 10) {
+            throw new IllegalStateException("qwen.gateway.sessions.cancel-poll-interval must be at least 10ms, got "
+                    + sessions().cancelPollInterval());
         }
         modelId().ifPresent(id -> {
             if (id.isBlank()) {

@@ -20,6 +20,8 @@ import qwen.gateway.metrics.GenerationMetrics;
 import qwen.gateway.routing.ReplicaAddresses;
 import qwen.gateway.routing.ReplicaRouter;
 import qwen.gateway.routing.RoutingConfig;
+import qwen.gateway.session.PostgresSessionStore;
+import qwen.gateway.session.SessionStore;
 import qwen.gateway.shard.PipelineService;
 import qwen.gateway.tokenizer.QwenTokenizer;
 
@@ -57,13 +59,22 @@ public class EngineProducers {
      * The engine, counted in the gateway's metrics; it connects to the scheduler on first use, once
      * the pipeline is up. With several pipeline replicas (qwen.gateway.routing.replicas), a router
      * over one engine per replica, made at start-up so that its probes drive readiness from the
-     * start (a gateway whose replica 0 is down is ready while another replica is up).
+     * start (a gateway whose replica 0 is down is ready while another replica is up). With the
+     * PostgreSQL session store, its requests are registered there so that any gateway can cancel them.
      */
     @Produces
     @ApplicationScoped
     @Startup
     Generations generations(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config,
-                            RoutingConfig routing, GenerationMetrics metrics) {
+                            RoutingConfig routing, GenerationMetrics metrics, SessionStore store) {
+        Generations engine = engine(tokenizer, pipelines, config, routing, metrics);
+        // Gateways sharing the networked store relay Cancel to the gateway that runs the request.
+        return store instanceof PostgresSessionStore shared
+                ? shared.shareCancellation(engine, config.sessions().cancelPollInterval()) : engine;
+    }
+
+    private Generations engine(QwenTokenizer tokenizer, PipelineService pipelines, GatewayConfig config,
+                               RoutingConfig routing, GenerationMetrics metrics) {
         if (routing.replicas() == 1) {
             return metrics.meter(new ChatEngine(tokenizer, pipelines::pipeline, config.maxStepTokens(),
                     config.maxQueuedRequests(), instanceId(config.sessions().resolvedDir().resolve(INSTANCE_ID_FILE))));

@@ -16,8 +16,16 @@ public interface Generations {
      */
     Multi<GenerationEvent> generate(GenerationRequest request);
 
-    /** Cancels a running request; false when no request has that id. */
+    /** Cancels a request running on this gateway; false when none here has that id. */
     boolean cancel(String requestId);
+
+    /**
+     * Cancels a running request wherever it runs: on this gateway, or where the gateways share a
+     * networked session store, on the gateway that runs it. Blocks until the outcome is known.
+     */
+    default CancelOutcome cancelAnywhere(String requestId) {
+        return cancel(requestId) ? CancelOutcome.CANCELLED : CancelOutcome.NOT_FOUND;
+    }
 
     /** Frees whatever KV the shards hold for a sequence (a deleted session). */
     void release(String sequenceId);

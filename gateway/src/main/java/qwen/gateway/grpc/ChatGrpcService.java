@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.Executor;
 import java.util.function.Supplier;
+import qwen.gateway.chat.CancelOutcome;
 import qwen.gateway.chat.Conversation;
 import qwen.gateway.chat.GatewayException;
 import qwen.gateway.chat.GenerationDefaults;
@@ -114,7 +115,13 @@ public class ChatGrpcService implements ChatService {
             if (request.getRequestId().isEmpty()) {
                 throw GatewayException.invalid("request_id: required");
             }
-            return CancelResponse.newBuilder().setFound(generations.cancel(request.getRequestId())).build();
+            CancelOutcome outcome = generations.cancelAnywhere(request.getRequestId());
+            return CancelResponse.newBuilder().setFound(outcome == CancelOutcome.CANCELLED)
+                    .setOutcome(switch (outcome) {
+                        case CANCELLED -> qwen.proto.chat.v1.CancelOutcome.CANCEL_OUTCOME_CANCELLED;
+                        case NOT_FOUND -> qwen.proto.chat.v1.CancelOutcome.CANCEL_OUTCOME_NOT_FOUND;
+                        case ALREADY_FINISHED -> qwen.proto.chat.v1.CancelOutcome.CANCEL_OUTCOME_ALREADY_FINISHED;
+                    }).build();
         });
     }
 
@@ -190,7 +197,7 @@ public class ChatGrpcService implements ChatService {
 
     @Override
     public Uni<ModelInfo> getModelInfo(GetModelInfoRequest request) {
-        return blocking(() -> ModelInfos.modelInfo(pipelines.liveModelCard(), defaults, limits.maxSequenceTokens(),
+        return blocking(() -> ModelInfos.modelInfo(pipelines.modelCard(), pipelines.liveReplicas(), defaults, limits.maxSequenceTokens(),
                 tokenizer.vocabularySize()));
     }
 

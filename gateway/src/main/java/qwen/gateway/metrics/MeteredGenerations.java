@@ -2,6 +2,7 @@ package qwen.gateway.metrics;
 
 import io.smallrye.mutiny.Multi;
 import java.util.concurrent.atomic.AtomicBoolean;
+import qwen.gateway.chat.ForwardingGenerations;
 import qwen.gateway.chat.GatewayException;
 import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationRequest;
@@ -11,13 +12,12 @@ import qwen.gateway.chat.Generations;
  * The engine with its generations counted in {@link GenerationMetrics}: one outcome per request,
  * whether it finishes, fails or its subscriber goes away.
  */
-final class MeteredGenerations implements Generations, AutoCloseable {
+final class MeteredGenerations extends ForwardingGenerations {
 
-    private final Generations engine;
     private final GenerationMetrics metrics;
 
     MeteredGenerations(Generations engine, GenerationMetrics metrics) {
-        this.engine = engine;
+        super(engine);
         this.metrics = metrics;
     }
 
@@ -30,38 +30,6 @@ final class MeteredGenerations implements Generations, AutoCloseable {
                     .onFailure().invoke(tally::failed)
                     .onCancellation().invoke(tally::cancelled);
         });
-    }
-
-    @Override
-    public boolean cancel(String requestId) {
-        return engine.cancel(requestId);
-    }
-
-    @Override
-    public int queuedRequests() {
-        return engine.queuedRequests();
-    }
-
-    @Override
-    public int runningSequences() {
-        return engine.runningSequences();
-    }
-
-    @Override
-    public int idleSequences() {
-        return engine.idleSequences();
-    }
-
-    @Override
-    public void release(String sequenceId) {
-        engine.release(sequenceId);
-    }
-
-    @Override
-    public void close() throws Exception {
-        if (engine instanceof AutoCloseable closeable) {
-            closeable.close();
-        }
     }
 
     /** One request's count; the first ending wins. */

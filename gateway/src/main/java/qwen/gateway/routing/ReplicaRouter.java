@@ -130,6 +130,11 @@ public final class ReplicaRouter implements Generations, ReplicaView, AutoClosea
                 .or(() -> replicas.stream().map(Replica::connected).flatMap(Optional::stream).findFirst());
     }
 
+    @Override
+    public Optional<Pipeline> connected(int index) {
+        return replicas.get(index).connected();
+    }
+
     /** Sequences running on all replicas. */
     @Override
     public int runningSequences() {

@@ -51,6 +51,18 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
     /** The default lease: long enough to ride out a slow renewal, short enough that a crashed gateway frees its sessions soon. */
     public static final Duration DEFAULT_TURN_LEASE = Duration.ofSeconds(30);
 
+    static {
+        // Registers PostgreSQL's driver from this class's loader: DriverManager offers a caller only
+        // the drivers its own loader sees, so a driver that another loader registered first (an
+        // earlier application in the same JVM, as when tests start several) would not count.
+        try {
+            Class.forName("org.postgresql.Driver", true, PostgresSessionStore.class.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            throw new ExceptionInInitializerError("the PostgreSQL JDBC driver (org.postgresql:postgresql) is"
+                    + " not on the class path: " + e.getMessage());
+        }
+    }
+
     private final String url;
     private final String table;
     private final Clock clock;
@@ -336,12 +348,35 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
         }
     }
 
-    private interface Work<T> {
+    interface Work<T> {
         T run(Connection connection) throws SQLException;
     }
 
+    /**
+     * The table of the requests running on the gateways that share this store, for relaying a
+     * Cancel to the gateway that runs the request; made when missing.
+     */
+    PostgresRequests requests() {
+        return new PostgresRequests(this, table + "_requests");
+    }
+
+    /** How long a turn's lease lasts without renewal; running requests' rows last as long. */
+    Duration turnLease() {
+        return turnLease;
+    }
+
+    /**
+     * Generations that register their requests in this store, so that a Cancel received by any
+     * gateway sharing it stops the request on the gateway that runs it.
+     *
+     * @param pollInterval how often this gateway looks for cancels of its requests
+     */
+    public SharedCancellation shareCancellation(qwen.gateway.chat.Generations engine, Duration pollInterval) {
+        return new SharedCancellation(engine, requests(), pollInterval, turnLease);
+    }
+
     /** Runs {@code work} on a pooled connection; a connection that saw an SQL error is dropped. */
-    private <T> T run(Work<T> work) {
+    <T> T run(Work<T> work) {
         Connection c = idle.poll();
         try {
             if (c == null) {

@@ -184,6 +184,22 @@ public class PipelineService {
         return named(anyPipeline().describe());
     }
 
+    /**
+     * Every pipeline replica, replica 0 first, with its last probed state and its shards' current
+     * KV use and health (one Info call per shard of each connected replica, up to 5 s each: call it
+     * off the event loop). A replica that never connected has no shards listed.
+     */
+    public List<ReplicaShards> liveReplicas() {
+        ReplicaView view = replicas;
+        if (view == null) {
+            Pipeline current = pipeline;
+            return List.of(new ReplicaShards(replicaStates().getFirst(),
+                    current == null ? List.of() : current.describe().shards()));
+        }
+        return view.states().stream().map(state -> new ReplicaShards(state,
+                view.connected(state.index()).map(p -> p.describe().shards()).orElse(List.of()))).toList();
+    }
+
     /** This pipeline, or while it is not connected, another replica's. */
     private Pipeline anyPipeline() {
         ReplicaView view = replicas;

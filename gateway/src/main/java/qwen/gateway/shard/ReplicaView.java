@@ -14,4 +14,7 @@ public interface ReplicaView {
 
     /** The pipeline of a replica that is up, or of any connected one when none is; empty when none connected. */
     Optional<Pipeline> anyConnected();
+
+    /** Replica {@code index}'s pipeline if it has connected, without trying to connect. */
+    Optional<Pipeline> connected(int index);
 }

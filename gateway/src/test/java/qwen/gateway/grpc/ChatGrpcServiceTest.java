@@ -27,6 +27,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import qwen.proto.chat.v1.CancelOutcome;
 import qwen.proto.chat.v1.CancelRequest;
 import qwen.proto.chat.v1.ChatEvent;
 import qwen.proto.chat.v1.ChatMessage;
@@ -230,14 +231,18 @@ class ChatGrpcServiceTest {
 
     @Test
     void cancelByRequestIdEndsTheStreamWithCancelled() {
-        assertFalse(client.chat().cancel(CancelRequest.newBuilder().setRequestId("nothing-runs").build()).getFound());
+        var unknown = client.chat().cancel(CancelRequest.newBuilder().setRequestId("nothing-runs").build());
+        assertFalse(unknown.getFound());
+        assertEquals(CancelOutcome.CANCEL_OUTCOME_NOT_FOUND, unknown.getOutcome());
         assertStatus(Status.Code.INVALID_ARGUMENT, "request_id", () -> client.chat().cancel(
                 CancelRequest.getDefaultInstance()));
         var stream = client.chat().chat(ChatRequest.newBuilder().addMessages(message(Role.ROLE_USER, "Hi"))
                 .setRequestId("cancel-me").setParams(greedy(4000)).build());
         assertTrue(stream.next().hasStarted());
         assertTrue(stream.next().hasDelta());
-        assertTrue(client.chat().cancel(CancelRequest.newBuilder().setRequestId("cancel-me").build()).getFound());
+        var cancelled = client.chat().cancel(CancelRequest.newBuilder().setRequestId("cancel-me").build());
+        assertTrue(cancelled.getFound());
+        assertEquals(CancelOutcome.CANCEL_OUTCOME_CANCELLED, cancelled.getOutcome());
         ChatEvent last = null;
         while (stream.hasNext()) {
             last = stream.next();
@@ -273,6 +278,9 @@ class ChatGrpcServiceTest {
         assertEquals(0.8f, info.getDefaultParams().getTopP());
         assertEquals(1, info.getShardsCount());
         assertEquals(info.getNumLayers(), info.getShards(0).getEndLayer());
+        assertEquals(1, info.getPipelinesCount(), "one pipeline replica");
+        assertTrue(info.getPipelines(0).getServing(), info.toString());
+        assertEquals(1, info.getPipelines(0).getShardCount());
     }
 
     @Test

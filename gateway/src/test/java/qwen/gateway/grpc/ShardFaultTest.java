@@ -14,6 +14,7 @@ import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import qwen.gateway.testing.Await;
 import qwen.gateway.chat.Generations;
 import qwen.gateway.testing.ShardProcess;
 import qwen.proto.chat.v1.ChatEvent;
@@ -176,15 +178,11 @@ class ShardFaultTest {
         }
     }
 
-    private static void awaitTrue(String what, BooleanSupplier condition) throws InterruptedException {
+    private static void awaitTrue(String what, BooleanSupplier condition) {
         awaitTrue(what, 30, condition);
     }
 
-    private static void awaitTrue(String what, int seconds, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (!condition.getAsBoolean()) {
-            assertTrue(System.nanoTime() < deadline, "not in time: " + what);
-            Thread.sleep(100);
-        }
+    private static void awaitTrue(String what, int seconds, BooleanSupplier condition) {
+        Await.until(condition, Duration.ofSeconds(seconds), what);
     }
 }

@@ -5,12 +5,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.Map;
-import java.util.stream.Stream;
 import qwen.gateway.testing.ShardProcess;
+import qwen.gateway.testing.TemporaryDirectory;
 
 /**
  * One real shard process (TINY demo model, all layers) for the gateway under test, a fresh
@@ -24,7 +21,7 @@ public final class ShardResource implements QuarkusTestResourceLifecycleManager 
     private static volatile ShardProcess current;
 
     private ShardProcess shard;
-    private Path sessions;
+    private TemporaryDirectory sessions;
     private final Map<String, String> shardProperties = new java.util.HashMap<>();
     private final Map<String, String> gatewayProperties = new java.util.HashMap<>();
 
@@ -48,15 +45,11 @@ public final class ShardResource implements QuarkusTestResourceLifecycleManager 
     public Map<String, String> start() {
         shard = ShardProcess.start("0-1", shardProperties, ShardProcess.DEFAULT_START_TIMEOUT);
         current = shard;
-        try {
-            sessions = Files.createTempDirectory("qwen-sessions-");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        sessions = TemporaryDirectory.create("qwen-sessions-");
         Map<String, String> config = new java.util.HashMap<>(gatewayProperties);
         config.putAll(Map.of(
                 "qwen.gateway.shards", shard.address(),
-                "qwen.gateway.sessions.dir", sessions.toString(),
+                "qwen.gateway.sessions.dir", sessions.path().toString(),
                 "quarkus.grpc.server.host", "127.0.0.1",
                 "quarkus.grpc.server.test-port", Integer.toString(freePort())));
         return config;
@@ -68,11 +61,7 @@ public final class ShardResource implements QuarkusTestResourceLifecycleManager 
             shard.close();
         }
         if (sessions != null) {
-            try (Stream<Path> paths = Files.walk(sessions)) {
-                paths.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
-            } catch (IOException e) {
-                // A leftover temporary directory is harmless.
-            }
+            sessions.close();
         }
     }
 

@@ -1,14 +1,9 @@
 package qwen.gateway.openai;
 
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.Map;
-import java.util.stream.Stream;
 import qwen.gateway.testing.ShardProcess;
+import qwen.gateway.testing.TemporaryDirectory;
 
 /**
  * One real shard process (the TINY random demo model, all layers) for the gateway under test, and
@@ -18,20 +13,15 @@ import qwen.gateway.testing.ShardProcess;
 public final class OpenAiShardResource implements QuarkusTestResourceLifecycleManager {
 
     private ShardProcess shard;
-    private Path sessions;
+    private TemporaryDirectory sessions;
 
     @Override
     public Map<String, String> start() {
         shard = ShardProcess.start("0-1");
-        try {
-            sessions = Files.createTempDirectory("qwen-openai-sessions-");
-        } catch (IOException e) {
-            shard.close();
-            throw new UncheckedIOException(e);
-        }
+        sessions = TemporaryDirectory.create("qwen-openai-sessions-");
         return Map.of(
                 "qwen.gateway.shards", shard.address(),
-                "qwen.gateway.sessions.dir", sessions.toString());
+                "qwen.gateway.sessions.dir", sessions.path().toString());
     }
 
     @Override
@@ -40,11 +30,7 @@ public final class OpenAiShardResource implements QuarkusTestResourceLifecycleMa
             shard.close();
         }
         if (sessions != null) {
-            try (Stream<Path> paths = Files.walk(sessions)) {
-                paths.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
-            } catch (IOException e) {
-                // A leftover temporary directory is harmless.
-            }
+            sessions.close();
         }
     }
 }

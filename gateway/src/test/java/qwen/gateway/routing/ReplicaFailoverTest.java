@@ -11,20 +11,16 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import qwen.gateway.chat.ChatEngine;
-import qwen.gateway.chat.GenerationEvent;
-import qwen.gateway.chat.GenerationEvent.Finished;
-import qwen.gateway.chat.GenerationEvent.Started;
-import qwen.gateway.chat.GenerationRequest;
-import qwen.gateway.chat.GenerationSettings;
 import qwen.gateway.chat.ChatTemplate;
 import qwen.gateway.chat.Conversation;
 import qwen.gateway.chat.GenerationDefaults;
 import qwen.gateway.chat.PromptBuilder;
-import qwen.gateway.chat.RequestedParams;
 import qwen.gateway.chat.Turn;
 import qwen.gateway.shard.Pipeline;
 import qwen.gateway.shard.ShardClient;
 import qwen.gateway.shard.ShardTransport;
+import qwen.gateway.routing.RoutedTurns.Result;
+import qwen.gateway.testing.Await;
 import qwen.gateway.testing.ShardProcess;
 import qwen.gateway.tokenizer.QwenTokenizer;
 
@@ -108,29 +104,11 @@ class ReplicaFailoverTest {
         assertTrue(turn4.finished().usage().completionTokens() > 0, "the restarted shard lost the KV; the turn re-prefills");
     }
 
-    private record Result(Started started, Finished finished) {
-    }
-
     private static Result run(String sequence, int[] prompt, String requestId) {
-        RequestedParams greedy = new RequestedParams(4, 0f, null, null, null, null, List.of(), false, 0, true);
-        GenerationSettings settings = GenerationSettings.resolve(greedy, GenerationDefaults.bundled());
-        List<GenerationEvent> events = router.generate(new GenerationRequest(requestId, null, sequence, true, prompt,
-                settings)).collect().asList().await().atMost(WAIT);
-        return new Result((Started) events.getFirst(), (Finished) events.getLast());
+        return RoutedTurns.run(router, sequence, prompt, requestId, 4, WAIT);
     }
 
     private static void waitFor(BooleanSupplier condition, String what) {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for: " + what);
-            }
-            try {
-                Thread.sleep(50);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new AssertionError(e);
-            }
-        }
+        Await.until(condition, WAIT, what);
     }
 }

@@ -18,15 +18,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import qwen.gateway.chat.ChatEngine;
 import qwen.gateway.chat.GatewayException;
-import qwen.gateway.chat.GenerationDefaults;
-import qwen.gateway.chat.GenerationEvent;
-import qwen.gateway.chat.GenerationEvent.Finished;
-import qwen.gateway.chat.GenerationEvent.Started;
-import qwen.gateway.chat.GenerationRequest;
-import qwen.gateway.chat.GenerationSettings;
-import qwen.gateway.chat.RequestedParams;
 import qwen.gateway.shard.Pipeline;
 import qwen.gateway.shard.ShardsReadiness;
+import qwen.gateway.routing.RoutedTurns.Result;
+import qwen.gateway.testing.Await;
 import qwen.gateway.testing.FakeShard;
 import qwen.gateway.tokenizer.QwenTokenizer;
 
@@ -158,16 +153,9 @@ class ReplicaReadinessTest {
         }
     }
 
-    private record Result(Started started, Finished finished) {
-    }
-
     private Result run(String session, int[] prompt, String requestId) {
-        RequestedParams greedy = new RequestedParams(3, 0f, null, null, null, null, List.of(), false, 0, true);
-        GenerationSettings settings = GenerationSettings.resolve(greedy, GenerationDefaults.bundled());
         try {
-            List<GenerationEvent> events = router.generate(new GenerationRequest(requestId, null, session, true, prompt,
-                    settings)).collect().asList().await().atMost(WAIT);
-            return new Result((Started) events.getFirst(), (Finished) events.getLast());
+            return RoutedTurns.run(router, session, prompt, requestId, 3, WAIT);
         } catch (GatewayException e) {
             throw new CompletionException(e);
         }
@@ -182,17 +170,6 @@ class ReplicaReadinessTest {
     }
 
     private static void waitFor(BooleanSupplier condition, String what) {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for: " + what);
-            }
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new AssertionError(e);
-            }
-        }
+        Await.until(condition, WAIT, what);
     }
 }

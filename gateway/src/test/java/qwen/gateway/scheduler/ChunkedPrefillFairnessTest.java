@@ -11,6 +11,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import qwen.gateway.testing.Await;
 import qwen.gateway.chat.GatewayException;
 import qwen.gateway.shard.Pipeline;
 import qwen.gateway.testing.FakeShard;
@@ -143,11 +144,7 @@ class ChunkedPrefillFairnessTest {
         }
     }
 
-    private static void awaitTrue(java.util.function.BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (!condition.getAsBoolean()) {
-            assertTrue(System.nanoTime() < deadline, "condition not met in time");
-            Thread.sleep(5);
-        }
+    private static void awaitTrue(java.util.function.BooleanSupplier condition) {
+        Await.until(condition, java.time.Duration.ofSeconds(20), "the condition");
     }
 }

@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import qwen.gateway.testing.Await;
 import qwen.gateway.chat.GatewayException;
 import qwen.gateway.shard.Pipeline;
 import qwen.gateway.testing.FakeShard;
@@ -279,11 +280,7 @@ class StepSchedulerTest {
         assertFalse(c.cancelled);
     }
 
-    private static void awaitTrue(java.util.function.BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!condition.getAsBoolean()) {
-            assertTrue(System.nanoTime() < deadline, "condition not met within 10 s");
-            Thread.sleep(5);
-        }
+    private static void awaitTrue(java.util.function.BooleanSupplier condition) {
+        Await.until(condition, java.time.Duration.ofSeconds(10), "the condition");
     }
 }

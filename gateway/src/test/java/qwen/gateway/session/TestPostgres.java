@@ -33,9 +33,10 @@ final class TestPostgres {
         return "qwen_sessions_test_" + HexFormat.of().formatHex(new SecureRandom().generateSeed(6));
     }
 
+    /** Drops the session table and the running requests' table beside it. */
     static void drop(String url, String table) throws SQLException {
         try (Connection c = DriverManager.getConnection(url); Statement s = c.createStatement()) {
-            s.execute("DROP TABLE IF EXISTS " + table);
+            s.execute("DROP TABLE IF EXISTS " + table + ", " + table + "_requests");
         }
     }
 }

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.smallrye.mutiny.Multi;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
@@ -16,18 +15,11 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import qwen.gateway.chat.ChatEngine;
-import qwen.gateway.chat.ChatTemplate;
 import qwen.gateway.chat.GatewayException;
-import qwen.gateway.chat.GenerationDefaults;
 import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationEvent.Finished;
-import qwen.gateway.chat.PromptBuilder;
-import qwen.gateway.chat.RequestedParams;
 import qwen.gateway.shard.Pipeline;
-import qwen.gateway.shard.PipelineService;
 import qwen.gateway.testing.FakeShard;
-import qwen.gateway.tokenizer.QwenTokenizer;
 
 /**
  * One turn per session at a time across gateways: two gateways (each its own engine over its own
@@ -40,100 +32,64 @@ import qwen.gateway.tokenizer.QwenTokenizer;
 @Timeout(120)
 class TurnLeaseTest {
 
-    private static final QwenTokenizer TOKENIZER = QwenTokenizer.bundled();
-    private static final GenerationDefaults DEFAULTS = GenerationDefaults.bundled();
-
     private static String url;
     private static String table;
-    private static Gateway a;
-    private static Gateway b;
+    private static FakeShard shardA;
+    private static FakeShard shardB;
+    private static StoreGateway a;
+    private static StoreGateway b;
 
-    private record Gateway(SessionService sessions, FakeShard shard, ChatEngine engine, Pipeline pipeline,
-                           PostgresSessionStore store) {
+    private static StoreGateway open(FakeShard shard) {
+        return StoreGateway.open(Pipeline.open(List.of(shard), Duration.ofSeconds(30)), url, table);
+    }
 
-        static Gateway open(String name) {
-            FakeShard shard = new FakeShard(name + ":9100", FakeShard.info(0, 2, 2, true, true));
-            Pipeline pipeline = Pipeline.open(List.of(shard), Duration.ofSeconds(30));
-            ChatEngine engine = new ChatEngine(TOKENIZER, () -> pipeline, 512, 16);
-            PostgresSessionStore store = new PostgresSessionStore(url, table, Clock.systemUTC());
-            PipelineService connected = new PipelineService(null) {
-                @Override
-                public Pipeline pipeline() {
-                    return pipeline;
-                }
-            };
-            SessionService sessions = new SessionService(store, engine,
-                    new PromptBuilder(new ChatTemplate(TOKENIZER), DEFAULTS), TOKENIZER, DEFAULTS,
-                    new SequenceLimits(connected));
-            return new Gateway(sessions, shard, engine, pipeline, store);
-        }
-
-        Multi<GenerationEvent> turn(String sessionId, String message, String requestId) {
-            RequestedParams greedy = new RequestedParams(4, 0f, null, null, null, null, List.of(), false, 0, true);
-            return sessions.chat(sessionId, message, null, greedy, requestId);
-        }
-
-        Finished run(String sessionId, String message, String requestId) {
-            List<GenerationEvent> events = turn(sessionId, message, requestId).collect().asList().await()
-                    .atMost(Duration.ofSeconds(30));
-            return (Finished) events.getLast();
-        }
-
-        void close() {
-            engine.close();
-            pipeline.close();
-            store.close();
-        }
+    private static Finished run(StoreGateway gateway, String sessionId, String message, String requestId) {
+        return (Finished) gateway.run(sessionId, message, requestId, 4).getLast();
     }
 
     @BeforeAll
     static void start() {
         url = TestPostgres.url();
         table = TestPostgres.freshTable();
-        a = Gateway.open("gateway-a");
-        b = Gateway.open("gateway-b");
+        shardA = new FakeShard("gateway-a:9100", FakeShard.info(0, 2, 2, true, true));
+        shardB = new FakeShard("gateway-b:9100", FakeShard.info(0, 2, 2, true, true));
+        a = open(shardA);
+        b = open(shardB);
     }
 
     @AfterAll
     static void stop() throws Exception {
-        for (Gateway g : new Gateway[] {a, b}) {
-            if (g != null) {
-                g.close();
-            }
-        }
-        if (table != null) {
-            TestPostgres.drop(url, table);
-        }
+        StoreGateway.closeAll(url, table, a, b);
     }
 
     @Test
     void aSecondTurnOnAnotherGatewayIsRefusedWhileTheFirstRuns() throws Exception {
         String id = a.sessions().create(null, "leased", Map.of()).session().id();
-        int stepsOnB = b.shard().requests().size();
+        int stepsOnB = shardB.requests().size();
         CountDownLatch gate = new CountDownLatch(1);
-        a.shard().gate(gate);
+        shardA.gate(gate);
         CompletableFuture<List<GenerationEvent>> running = new CompletableFuture<>();
         try {
             // Subscribing starts the turn: it holds A's reservation and the lease from here on.
-            a.turn(id, "Hello!", "turn-on-a").collect().asList().subscribe().with(running::complete,
+            a.turn(id, "Hello!", "turn-on-a", 4).collect().asList().subscribe().with(running::complete,
                     running::completeExceptionally);
 
-            GatewayException onB = assertThrows(GatewayException.class, () -> b.run(id, "Me too!", "turn-on-b"));
+            GatewayException onB = assertThrows(GatewayException.class, () -> run(b, id, "Me too!", "turn-on-b"));
             assertEquals(GatewayException.Kind.FAILED_PRECONDITION, onB.kind());
             assertTrue(onB.getMessage().contains("request_id turn-on-a"), onB.getMessage());
-            GatewayException onA = assertThrows(GatewayException.class, () -> a.run(id, "Again!", "again-on-a"));
+            GatewayException onA = assertThrows(GatewayException.class, () -> run(a, id, "Again!", "again-on-a"));
             assertEquals(GatewayException.Kind.FAILED_PRECONDITION, onA.kind());
             assertEquals(onA.getMessage(), onB.getMessage(), "the same error on either gateway");
-            assertEquals(stepsOnB, b.shard().requests().size(), "the refused turn reached no shard");
+            assertEquals(stepsOnB, shardB.requests().size(), "the refused turn reached no shard");
         } finally {
             gate.countDown();
-            a.shard().gate(null);
+            shardA.gate(null);
         }
         List<GenerationEvent> first = running.get(30, TimeUnit.SECONDS);
         assertTrue(first.getLast() instanceof Finished);
 
         // A has committed and let go before its client saw Finished: B's turn runs straight away.
-        Finished second = b.run(id, "And now?", "second-on-b");
+        Finished second = run(b, id, "And now?", "second-on-b");
         assertTrue(second.usage().completionTokens() > 0);
         Session stored = b.sessions().get(id).session();
         assertEquals(List.of("Hello!", "And now?"), stored.turns().stream().map(t -> t.user()).toList(),
@@ -147,21 +103,21 @@ class TurnLeaseTest {
         PostgresSessionStore dead = new PostgresSessionStore(url, table, Clock.systemUTC(), Duration.ofMillis(1500));
         dead.leaseTurn(id, "dead-turn");
         dead.close();
-        GatewayException held = assertThrows(GatewayException.class, () -> b.run(id, "Anyone?", "while-held"));
+        GatewayException held = assertThrows(GatewayException.class, () -> run(b, id, "Anyone?", "while-held"));
         assertEquals(GatewayException.Kind.FAILED_PRECONDITION, held.kind());
         assertTrue(held.getMessage().contains("request_id dead-turn"), held.getMessage());
         Thread.sleep(1800);
-        assertTrue(b.run(id, "Anyone?", "after-expiry").usage().completionTokens() > 0,
+        assertTrue(run(b, id, "Anyone?", "after-expiry").usage().completionTokens() > 0,
                 "the session is free once the dead gateway's lease expired");
 
         // A live lease of 600 ms, renewed while held, still holds the session after three times that.
         try (PostgresSessionStore live = new PostgresSessionStore(url, table, Clock.systemUTC(), Duration.ofMillis(600))) {
             TurnLease lease = live.leaseTurn(id, "long-turn");
             Thread.sleep(1800);
-            GatewayException stillHeld = assertThrows(GatewayException.class, () -> a.run(id, "Now?", "during-long"));
+            GatewayException stillHeld = assertThrows(GatewayException.class, () -> run(a, id, "Now?", "during-long"));
             assertTrue(stillHeld.getMessage().contains("request_id long-turn"), stillHeld.getMessage());
             lease.release();
-            assertTrue(a.run(id, "Now?", "after-release").usage().completionTokens() > 0);
+            assertTrue(run(a, id, "Now?", "after-release").usage().completionTokens() > 0);
         }
         GatewayException missing = assertThrows(GatewayException.class, () -> b.store().leaseTurn("no-such-session", "x"));
         assertEquals(GatewayException.Kind.NOT_FOUND, missing.kind());

@@ -3,7 +3,6 @@ package qwen.gateway.session;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -11,19 +10,12 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import qwen.gateway.chat.ChatEngine;
-import qwen.gateway.chat.ChatTemplate;
-import qwen.gateway.chat.GenerationDefaults;
 import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationEvent.Finished;
 import qwen.gateway.chat.GenerationEvent.Started;
-import qwen.gateway.chat.PromptBuilder;
-import qwen.gateway.chat.RequestedParams;
 import qwen.gateway.shard.Pipeline;
-import qwen.gateway.shard.PipelineService;
 import qwen.gateway.shard.ShardClient;
 import qwen.gateway.testing.ShardProcess;
-import qwen.gateway.tokenizer.QwenTokenizer;
 
 /**
  * Two gateways (each its own engine, so its own sequences on the shard, and its own store
@@ -34,49 +26,23 @@ import qwen.gateway.tokenizer.QwenTokenizer;
 @Timeout(300)
 class TwoGatewaysTest {
 
-    private static final QwenTokenizer TOKENIZER = QwenTokenizer.bundled();
     private static final List<String> USER_TURNS = List.of("Hello!", "What is two plus two?", "Thanks, and three?");
 
     private static String url;
     private static String table;
     private static ShardProcess shard;
-    private static Gateway a;
-    private static Gateway b;
+    private static StoreGateway a;
+    private static StoreGateway b;
 
-    /** One gateway's session layer over its own engine and store. */
-    private record Gateway(SessionService sessions, ChatEngine engine, Pipeline pipeline, PostgresSessionStore store) {
+    private static StoreGateway open(String shardAddress) {
+        return StoreGateway.open(Pipeline.open(List.of(ShardClient.create(shardAddress, Duration.ofSeconds(30))),
+                Duration.ofSeconds(60)), url, table);
+    }
 
-        static Gateway open(String shardAddress) {
-            Pipeline pipeline = Pipeline.open(List.of(ShardClient.create(shardAddress, Duration.ofSeconds(30))),
-                    Duration.ofSeconds(60));
-            ChatEngine engine = new ChatEngine(TOKENIZER, () -> pipeline, 512, 16);
-            PostgresSessionStore store = new PostgresSessionStore(url, table, Clock.systemUTC());
-            PipelineService connected = new PipelineService(null) {
-                @Override
-                public Pipeline pipeline() {
-                    return pipeline;
-                }
-            };
-            GenerationDefaults defaults = GenerationDefaults.bundled();
-            SessionService sessions = new SessionService(store, engine,
-                    new PromptBuilder(new ChatTemplate(TOKENIZER), defaults), TOKENIZER, defaults,
-                    new SequenceLimits(connected));
-            return new Gateway(sessions, engine, pipeline, store);
-        }
-
-        /** One turn to its end: its Started and Finished events. */
-        List<GenerationEvent> turn(String sessionId, String message, String requestId) {
-            RequestedParams greedy = new RequestedParams(6, 0f, null, null, null, null, List.of(), false, 0, true);
-            List<GenerationEvent> events = sessions.chat(sessionId, message, null, greedy, requestId)
-                    .collect().asList().await().atMost(Duration.ofSeconds(120));
-            return List.of(events.getFirst(), events.getLast());
-        }
-
-        void close() {
-            engine.close();
-            pipeline.close();
-            store.close();
-        }
+    /** One turn to its end: its Started and Finished events. */
+    private static List<GenerationEvent> turn(StoreGateway gateway, String sessionId, String message, String requestId) {
+        List<GenerationEvent> events = gateway.run(sessionId, message, requestId, 6);
+        return List.of(events.getFirst(), events.getLast());
     }
 
     @BeforeAll
@@ -84,22 +50,15 @@ class TwoGatewaysTest {
         url = TestPostgres.url();
         table = TestPostgres.freshTable();
         shard = ShardProcess.start("0-1");
-        a = Gateway.open(shard.address());
-        b = Gateway.open(shard.address());
+        a = open(shard.address());
+        b = open(shard.address());
     }
 
     @AfterAll
     static void stop() throws Exception {
-        for (Gateway g : new Gateway[] {a, b}) {
-            if (g != null) {
-                g.close();
-            }
-        }
+        StoreGateway.closeAll(url, table, a, b);
         if (shard != null) {
             shard.close();
-        }
-        if (table != null) {
-            TestPostgres.drop(url, table);
         }
     }
 
@@ -108,10 +67,10 @@ class TwoGatewaysTest {
         String alternating = a.sessions().create("You are a helpful assistant.", "alternating", Map.of()).session().id();
         String single = a.sessions().create("You are a helpful assistant.", "single", Map.of()).session().id();
 
-        Gateway[] route = {a, b, a};
+        StoreGateway[] route = {a, b, a};
         for (int i = 0; i < USER_TURNS.size(); i++) {
-            List<GenerationEvent> one = a.turn(single, USER_TURNS.get(i), "single-" + i);
-            List<GenerationEvent> alt = route[i].turn(alternating, USER_TURNS.get(i), "alt-" + i);
+            List<GenerationEvent> one = turn(a, single, USER_TURNS.get(i), "single-" + i);
+            List<GenerationEvent> alt = turn(route[i], alternating, USER_TURNS.get(i), "alt-" + i);
             Started started = (Started) alt.getFirst();
             Finished finishedAlt = (Finished) alt.getLast();
             Finished finishedOne = (Finished) one.getLast();

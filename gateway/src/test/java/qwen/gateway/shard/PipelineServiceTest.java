@@ -196,6 +196,11 @@ class PipelineServiceTest {
                 }
 
                 @Override
+                public Duration cancelPollInterval() {
+                    return Duration.ofMillis(200);
+                }
+
+                @Override
                 public Optional<java.nio.file.Path> dir() {
                     return Optional.empty();
                 }
