@@ -114,7 +114,11 @@ public final class QuantBlocks {
         }
     }
 
-    private static void encodeQ5(float[] src, int s, MemorySegment dst, long o) {
+    /**
+     * The block's value of largest magnitude, with its sign: Q4_0 and Q5_0 map it to the most
+     * negative quant, as llama.cpp does, so the grid's extra negative step is not wasted.
+     */
+    private static float signedMax(float[] src, int s) {
         float amax = 0;
         float max = 0;
         for (int i = 0; i < 32; i++) {
@@ -124,7 +128,11 @@ public final class QuantBlocks {
                 max = v;
             }
         }
-        float d = max / -16f;
+        return max;
+    }
+
+    private static void encodeQ5(float[] src, int s, MemorySegment dst, long o) {
+        float d = signedMax(src, s) / -16f;
         float id = d != 0 ? 1f / d : 0f;
         dst.set(LE_SHORT, o, Float.floatToFloat16(d));
         int qh = 0;
@@ -151,16 +159,7 @@ public final class QuantBlocks {
     }
 
     private static void encodeQ4(float[] src, int s, MemorySegment dst, long o) {
-        float amax = 0;
-        float max = 0;
-        for (int i = 0; i < 32; i++) {
-            float v = src[s + i];
-            if (Math.abs(v) > amax) {
-                amax = Math.abs(v);
-                max = v;
-            }
-        }
-        float d = max / -8f;
+        float d = signedMax(src, s) / -8f;
         float id = d != 0 ? 1f / d : 0f;
         dst.set(LE_SHORT, o, Float.floatToFloat16(d));
         for (int i = 0; i < 16; i++) {
