@@ -16,7 +16,6 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorSpecies;
 import qwen.service.model.DType;
-import qwen.service.model.KQuantBlocks;
 
 /**
  * Dot products of Q5_0, Q4_K, Q5_K and Q6_K weight rows with 8-bit quantized activations
@@ -38,6 +37,11 @@ import qwen.service.model.KQuantBlocks;
  *     vector per group of 16 (|products| &le; 32 * 127).</li>
  * </ul>
  *
+ * <p>Rows go in pairs, each activation load serving both; an odd last row is paired with itself.
+ * Q5_0 and Q6_K are in {@link Q5Dot} and {@link Q6kDot}. The kernels are written out without
+ * helper calls: C2 stops inlining in methods this large, and a vector live across a call that is
+ * not inlined is boxed on the heap.
+ *
  * <p>{@link ScalarQuantDot} is the element-by-element reference.
  */
 final class KQuantDot {
@@ -48,8 +52,6 @@ final class KQuantDot {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
-    /** Lane i shifts a broadcast qh half right by i, putting bit i in lane i's bit 0. */
-    private static final short[] IOTA = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
     private KQuantDot() {
     }
@@ -69,149 +71,187 @@ final class KQuantDot {
         int xo = t * cols;
         int so = t * (cols / 32);
         int o = t * rows;
-        for (int r = r0; r < r1; r++) {
-            long base = r * rowBytes;
-            out[o + r] = switch (type) {
-                case Q5_0 -> q5Row(w, base, cols, xq, xo, xd, xs, so);
-                case Q4_K -> q4kRow(w, base, cols, xq, xo, xd, xs, so);
-                case Q5_K -> q5kRow(w, base, cols, xq, xo, xd, xs, so);
-                case Q6_K -> q6kRow(w, base, cols, xq, xo, xd, so);
+        for (int r = r0; r < r1; r += 2) {
+            // An odd last row is computed as a pair with itself and its twin result dropped.
+            long b0 = r * rowBytes;
+            long b1 = r + 1 < r1 ? b0 + rowBytes : b0;
+            boolean two = r + 1 < r1;
+            switch (type) {
+                case Q5_0 -> Q5Dot.rows2(w, b0, b1, cols, xq, xo, xd, xs, so, out, o + r, two);
+                case Q4_K -> q4kRows2(w, b0, b1, cols, xq, xo, xd, xs, so, out, o + r, two);
+                case Q5_K -> q5kRows2(w, b0, b1, cols, xq, xo, xd, xs, so, out, o + r, two);
+                case Q6_K -> Q6kDot.rows2(w, b0, b1, cols, xq, xo, xd, so, out, o + r, two);
                 default -> throw new IllegalArgumentException(type.tag() + " is not computed here");
-            };
+            }
+        }
+    }
+    /**
+     * Two Q4_K rows at b0 and b1: per block the scales and mins are unpacked once, and each group
+     * of 64 weights (32 bytes) gives sub-block 2g from its low nibbles and 2g + 1 from its high
+     * ones.
+     */
+    private static void q4kRows2(MemorySegment w, long b0, long b1, int cols, short[] xq, int xo, float[] xd,
+                                 int[] xs, int so, float[] out, int at, boolean two) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        float c0 = 0;
+        float c1 = 0;
+        int blocks = cols / 256;
+        for (int blk = 0; blk < blocks; blk++) {
+            long e0 = b0 + 144L * blk;
+            long e1 = b1 + 144L * blk;
+            float d0 = Float.float16ToFloat(w.get(LE_SHORT, e0));
+            float m0 = Float.float16ToFloat(w.get(LE_SHORT, e0 + 2));
+            float d1 = Float.float16ToFloat(w.get(LE_SHORT, e1));
+            float m1 = Float.float16ToFloat(w.get(LE_SHORT, e1 + 2));
+            int s00 = w.get(LE_INT, e0 + 4);
+            int s01 = w.get(LE_INT, e0 + 8);
+            int s02 = w.get(LE_INT, e0 + 12);
+            int s10 = w.get(LE_INT, e1 + 4);
+            int s11 = w.get(LE_INT, e1 + 8);
+            int s12 = w.get(LE_INT, e1 + 12);
+            // The 6-bit scales (mins) of sub-blocks 0..3 are the low six bits of bytes 0..3 (4..7);
+            // those of 4..7 the low (high) nibbles of bytes 8..11 under the top two bits of bytes
+            // 0..3 (4..7). Unpacked once per block into the bytes of a low and a high int.
+            int sc0lo = s00 & 0x3F3F3F3F;
+            int sc0hi = (s02 & 0x0F0F0F0F) | ((s00 >>> 2) & 0x30303030);
+            int mn0lo = s01 & 0x3F3F3F3F;
+            int mn0hi = ((s02 >>> 4) & 0x0F0F0F0F) | ((s01 >>> 2) & 0x30303030);
+            int sc1lo = s10 & 0x3F3F3F3F;
+            int sc1hi = (s12 & 0x0F0F0F0F) | ((s10 >>> 2) & 0x30303030);
+            int mn1lo = s11 & 0x3F3F3F3F;
+            int mn1hi = ((s12 >>> 4) & 0x0F0F0F0F) | ((s11 >>> 2) & 0x30303030);
+            for (int g = 0; g < 4; g++) {
+                int x = xo + 256 * blk + 64 * g;
+                int k = so + 8 * blk + 2 * g;
+                float dxA = xd[k];
+                float dxB = xd[k + 1];
+                float sxA = dxA * xs[k];
+                float sxB = dxB * xs[k + 1];
+                // Sub-blocks j = 2g and 2g + 1: bytes (j & 3) and (j & 3) + 1 of the low or high int.
+                int sh = 16 * (g & 1);
+                int sc0 = (g < 2 ? sc0lo : sc0hi) >>> sh;
+                int mn0 = (g < 2 ? mn0lo : mn0hi) >>> sh;
+                int sc1 = (g < 2 ? sc1lo : sc1hi) >>> sh;
+                int mn1 = (g < 2 ? mn1lo : mn1hi) >>> sh;
+                long q = e0 + 16 + 32 * g;
+                ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
+                ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
+                IntVector p = v0.and((short) 15).mul(ShortVector.fromArray(S, xq, x)).add(v1.and((short) 15).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
+                a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, d0 * (sc0 & 0xFF) * dxA), a0);
+                p = v0.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 32)).add(v1.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 48)))
+                        .reinterpretAsInts();
+                a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, d0 * ((sc0 >>> 8) & 0xFF) * dxB), a0);
+                c0 += m0 * ((mn0 & 0xFF) * sxA + ((mn0 >>> 8) & 0xFF) * sxB);
+                q = e1 + 16 + 32 * g;
+                v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
+                v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
+                p = v0.and((short) 15).mul(ShortVector.fromArray(S, xq, x)).add(v1.and((short) 15).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
+                a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, d1 * (sc1 & 0xFF) * dxA), a1);
+                p = v0.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 32)).add(v1.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 48)))
+                        .reinterpretAsInts();
+                a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, d1 * ((sc1 >>> 8) & 0xFF) * dxB), a1);
+                c1 += m1 * ((mn1 & 0xFF) * sxA + ((mn1 >>> 8) & 0xFF) * sxB);
+            }
+        }
+        out[at] = a0.reduceLanes(ADD) - c0;
+        if (two) {
+            out[at + 1] = a1.reduceLanes(ADD) - c1;
         }
     }
 
-    private static float f16(MemorySegment w, long at) {
-        return Float.float16ToFloat(w.get(LE_SHORT, at));
-    }
-
-    private static float q5Row(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int[] xs,
-                               int so) {
-        ShortVector iota = ShortVector.fromArray(S, IOTA, 0);
-        FloatVector acc = FloatVector.zero(F);
-        float corr = 0;
-        long b = base;
-        for (int c = 0, k = so; c < cols; c += 32, k++, b += 22) {
-            int qh = w.get(LE_INT, b + 2);
-            ShortVector v = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 6, LE).convertShape(B2S, S, 0);
-            ShortVector h0 = ShortVector.broadcast(S, (short) qh).lanewise(LSHR, iota).and((short) 1).lanewise(LSHL, 4);
-            ShortVector h1 = ShortVector.broadcast(S, (short) (qh >>> 16)).lanewise(LSHR, iota).and((short) 1)
+    /**
+     * Two Q5_K rows: Q4_K's layout plus qh, whose byte l holds the fifth bit of element l of
+     * every sub-block (bit j for sub-block j). Shifted left by four once per block, bit j of a
+     * lane reaches 16 with a right shift by j and a mask.
+     */
+    private static void q5kRows2(MemorySegment w, long b0, long b1, int cols, short[] xq, int xo, float[] xd,
+                                 int[] xs, int so, float[] out, int at, boolean two) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        float c0 = 0;
+        float c1 = 0;
+        int blocks = cols / 256;
+        for (int blk = 0; blk < blocks; blk++) {
+            long e0 = b0 + 176L * blk;
+            long e1 = b1 + 176L * blk;
+            float d0 = Float.float16ToFloat(w.get(LE_SHORT, e0));
+            float m0 = Float.float16ToFloat(w.get(LE_SHORT, e0 + 2));
+            float d1 = Float.float16ToFloat(w.get(LE_SHORT, e1));
+            float m1 = Float.float16ToFloat(w.get(LE_SHORT, e1 + 2));
+            int s00 = w.get(LE_INT, e0 + 4);
+            int s01 = w.get(LE_INT, e0 + 8);
+            int s02 = w.get(LE_INT, e0 + 12);
+            int s10 = w.get(LE_INT, e1 + 4);
+            int s11 = w.get(LE_INT, e1 + 8);
+            int s12 = w.get(LE_INT, e1 + 12);
+            int sc0lo = s00 & 0x3F3F3F3F;
+            int sc0hi = (s02 & 0x0F0F0F0F) | ((s00 >>> 2) & 0x30303030);
+            int mn0lo = s01 & 0x3F3F3F3F;
+            int mn0hi = ((s02 >>> 4) & 0x0F0F0F0F) | ((s01 >>> 2) & 0x30303030);
+            int sc1lo = s10 & 0x3F3F3F3F;
+            int sc1hi = (s12 & 0x0F0F0F0F) | ((s10 >>> 2) & 0x30303030);
+            int mn1lo = s11 & 0x3F3F3F3F;
+            int mn1hi = ((s12 >>> 4) & 0x0F0F0F0F) | ((s11 >>> 2) & 0x30303030);
+            // Bits 0..7 of a widened qh byte survive the sign extension; << 4 puts bit j at 4 + j.
+            ShortVector h00 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e0 + 16, LE).convertShape(B2S, S, 0))
                     .lanewise(LSHL, 4);
-            ShortVector q0 = v.and((short) 15).or(h0);
-            ShortVector q1 = v.lanewise(ASHR, 4).and((short) 15).or(h1);
-            IntVector p = q0.mul(ShortVector.fromArray(S, xq, xo + c))
-                    .add(q1.mul(ShortVector.fromArray(S, xq, xo + c + 16))).reinterpretAsInts();
-            float d = f16(w, b) * xd[k];
-            // |p| <= 2 * 31 * 127 per short: (v + (v << 16)) >> 16 is the exact pair sum.
-            acc = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                    .fma(FloatVector.broadcast(F, d), acc);
-            corr += d * xs[k];
-        }
-        return acc.reduceLanes(ADD) - 16 * corr;
-    }
-
-    private static float q4kRow(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int[] xs,
-                                int so) {
-        FloatVector acc = FloatVector.zero(F);
-        float corr = 0;
-        long b = base;
-        for (int c = 0; c < cols; c += 256, b += 144) {
-            float d = f16(w, b);
-            float dmin = f16(w, b + 2);
+            ShortVector h01 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e0 + 32, LE).convertShape(B2S, S, 0))
+                    .lanewise(LSHL, 4);
+            ShortVector h10 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e1 + 16, LE).convertShape(B2S, S, 0))
+                    .lanewise(LSHL, 4);
+            ShortVector h11 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e1 + 32, LE).convertShape(B2S, S, 0))
+                    .lanewise(LSHL, 4);
             for (int g = 0; g < 4; g++) {
-                long qs = b + 16 + 32 * g;
-                int x = xo + c + 64 * g;
-                int k = so + (c + 64 * g) / 32;
-                ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, qs, LE).convertShape(B2S, S, 0);
-                ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, qs + 16, LE).convertShape(B2S, S, 0);
-                // Sub-block 2g: the low nibbles of the 32 bytes; sub-block 2g + 1: the high ones.
-                IntVector p = v0.and((short) 15).mul(ShortVector.fromArray(S, xq, x))
-                        .add(v1.and((short) 15).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
-                float s0 = d * KQuantBlocks.q4kScale(w, b + 4, 2 * g) * xd[k];
-                acc = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, s0), acc);
-                corr += dmin * KQuantBlocks.q4kMin(w, b + 4, 2 * g) * xd[k] * xs[k];
-                p = v0.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 32))
-                        .add(v1.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 48)))
-                        .reinterpretAsInts();
-                float s1 = d * KQuantBlocks.q4kScale(w, b + 4, 2 * g + 1) * xd[k + 1];
-                acc = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, s1), acc);
-                corr += dmin * KQuantBlocks.q4kMin(w, b + 4, 2 * g + 1) * xd[k + 1] * xs[k + 1];
-            }
-        }
-        return acc.reduceLanes(ADD) - corr;
-    }
-
-    private static float q5kRow(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int[] xs,
-                                int so) {
-        FloatVector acc = FloatVector.zero(F);
-        float corr = 0;
-        long b = base;
-        for (int c = 0; c < cols; c += 256, b += 176) {
-            float d = f16(w, b);
-            float dmin = f16(w, b + 2);
-            // qh[l] holds the fifth bit of element l of every sub-block: bit j for sub-block j (bits
-            // 0..7 survive the sign extension to short unchanged).
-            ShortVector h0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 16, LE).convertShape(B2S, S, 0);
-            ShortVector h1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 32, LE).convertShape(B2S, S, 0);
-            for (int g = 0; g < 4; g++) {
-                long qs = b + 48 + 32 * g;
-                int x = xo + c + 64 * g;
-                int k = so + (c + 64 * g) / 32;
-                ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, qs, LE).convertShape(B2S, S, 0);
-                ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, qs + 16, LE).convertShape(B2S, S, 0);
+                int x = xo + 256 * blk + 64 * g;
+                int k = so + 8 * blk + 2 * g;
+                float dxA = xd[k];
+                float dxB = xd[k + 1];
+                float sxA = dxA * xs[k];
+                float sxB = dxB * xs[k + 1];
                 int j = 2 * g;
-                ShortVector q0 = v0.and((short) 15).or(h0.lanewise(LSHR, j).and((short) 1).lanewise(LSHL, 4));
-                ShortVector q1 = v1.and((short) 15).or(h1.lanewise(LSHR, j).and((short) 1).lanewise(LSHL, 4));
-                IntVector p = q0.mul(ShortVector.fromArray(S, xq, x)).add(q1.mul(ShortVector.fromArray(S, xq, x + 16)))
+                // Sub-blocks j and j + 1: bytes (j & 3) and (j & 3) + 1 of the low or high int.
+                int sh = 16 * (g & 1);
+                int sc0 = (g < 2 ? sc0lo : sc0hi) >>> sh;
+                int mn0 = (g < 2 ? mn0lo : mn0hi) >>> sh;
+                int sc1 = (g < 2 ? sc1lo : sc1hi) >>> sh;
+                int mn1 = (g < 2 ? mn1lo : mn1hi) >>> sh;
+                long q = e0 + 48 + 32 * g;
+                ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
+                ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
+                IntVector p = v0.and((short) 15).or(h00.lanewise(LSHR, j).and((short) 16)).mul(ShortVector.fromArray(S, xq, x))
+                        .add(v1.and((short) 15).or(h01.lanewise(LSHR, j).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
+                a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, d0 * (sc0 & 0xFF) * dxA), a0);
+                p = v0.lanewise(ASHR, 4).and((short) 15).or(h00.lanewise(LSHR, j + 1).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 32))
+                        .add(v1.lanewise(ASHR, 4).and((short) 15).or(h01.lanewise(LSHR, j + 1).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 48)))
                         .reinterpretAsInts();
-                float s0 = d * KQuantBlocks.q4kScale(w, b + 4, j) * xd[k];
-                acc = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, s0), acc);
-                corr += dmin * KQuantBlocks.q4kMin(w, b + 4, j) * xd[k] * xs[k];
-                q0 = v0.lanewise(ASHR, 4).and((short) 15).or(h0.lanewise(LSHR, j + 1).and((short) 1).lanewise(LSHL, 4));
-                q1 = v1.lanewise(ASHR, 4).and((short) 15).or(h1.lanewise(LSHR, j + 1).and((short) 1).lanewise(LSHL, 4));
-                p = q0.mul(ShortVector.fromArray(S, xq, x + 32)).add(q1.mul(ShortVector.fromArray(S, xq, x + 48)))
+                a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, d0 * ((sc0 >>> 8) & 0xFF) * dxB), a0);
+                c0 += m0 * ((mn0 & 0xFF) * sxA + ((mn0 >>> 8) & 0xFF) * sxB);
+                q = e1 + 48 + 32 * g;
+                v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
+                v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
+                p = v0.and((short) 15).or(h10.lanewise(LSHR, j).and((short) 16)).mul(ShortVector.fromArray(S, xq, x))
+                        .add(v1.and((short) 15).or(h11.lanewise(LSHR, j).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
+                a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, d1 * (sc1 & 0xFF) * dxA), a1);
+                p = v0.lanewise(ASHR, 4).and((short) 15).or(h10.lanewise(LSHR, j + 1).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 32))
+                        .add(v1.lanewise(ASHR, 4).and((short) 15).or(h11.lanewise(LSHR, j + 1).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 48)))
                         .reinterpretAsInts();
-                float s1 = d * KQuantBlocks.q4kScale(w, b + 4, j + 1) * xd[k + 1];
-                acc = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, s1), acc);
-                corr += dmin * KQuantBlocks.q4kMin(w, b + 4, j + 1) * xd[k + 1] * xs[k + 1];
+                a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                        .fma(FloatVector.broadcast(F, d1 * ((sc1 >>> 8) & 0xFF) * dxB), a1);
+                c1 += m1 * ((mn1 & 0xFF) * sxA + ((mn1 >>> 8) & 0xFF) * sxB);
             }
         }
-        return acc.reduceLanes(ADD) - corr;
-    }
-
-    private static float q6kRow(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int so) {
-        FloatVector acc = FloatVector.zero(F);
-        long b = base;
-        for (int c = 0; c < cols; c += 256, b += 210) {
-            float d = f16(w, b + 208);
-            for (int h = 0; h < 2; h++) {
-                for (int half = 0; half < 2; half++) {
-                    long l = 16 * half;
-                    ShortVector qlA = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 64 * h + l, LE)
-                            .convertShape(B2S, S, 0);
-                    ShortVector qlB = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 64 * h + 32 + l, LE)
-                            .convertShape(B2S, S, 0);
-                    ShortVector qh = (ShortVector) ByteVector.fromMemorySegment(B16, w, b + 128 + 32 * h + l, LE)
-                            .convertShape(B2S, S, 0);
-                    for (int quad = 0; quad < 4; quad++) {
-                        ShortVector ql = (quad & 1) == 0 ? qlA : qlB;
-                        ShortVector low = quad < 2 ? ql.and((short) 15) : ql.lanewise(ASHR, 4).and((short) 15);
-                        ShortVector q = low.or(qh.lanewise(ASHR, 2 * quad).and((short) 3).lanewise(LSHL, 4))
-                                .sub((short) 32);
-                        int e = 128 * h + 32 * quad + (int) l;
-                        IntVector p = q.mul(ShortVector.fromArray(S, xq, xo + c + e)).reinterpretAsInts();
-                        float s = d * w.get(ValueLayout.JAVA_BYTE, b + 192 + e / 16) * xd[so + (c + e) / 32];
-                        acc = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                                .fma(FloatVector.broadcast(F, s), acc);
-                    }
-                }
-            }
+        out[at] = a0.reduceLanes(ADD) - c0;
+        if (two) {
+            out[at + 1] = a1.reduceLanes(ADD) - c1;
         }
-        return acc.reduceLanes(ADD);
     }
 
     /**
