@@ -19,8 +19,8 @@ import qwen.service.model.gguf.RandomGguf;
 import qwen.service.sampling.SamplingParams;
 
 /**
- * {@code ./qwen bench-quant}: for each GGUF weight type (default Q8_0, Q4_0, F16; also Q5_0, Q5_K,
- * Q6_K and Q4_K, the latter the Q4_K_M-like mix of {@link RandomGguf}), writes a random-weight GGUF file
+ * {@code ./qwen bench-quant}: for each GGUF weight type (default Q8_0, Q4_0, F16; also Q5_0, Q4_1,
+ * Q5_1, Q5_K, Q6_K and Q4_K, the latter the Q4_K_M-like mix of {@link RandomGguf}), writes a random-weight GGUF file
  * at Qwen-1.8B shapes, then runs our engine and llama.cpp (through the
  * de.kherud:llama 4.1.0 binding, in a child JVM) on that same file back to back: prefill tok/s on
  * a 512-token prompt and decode tok/s for 256 tokens after a 16-token prompt, medians of the
@@ -54,7 +54,8 @@ public final class QuantBenchCommand {
                 type = null;
             }
             if (type == null || type.dtype() == null) {
-                System.err.println("qwen bench-quant: --types: '" + t + "' is not one of F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K");
+                System.err.println("qwen bench-quant: --types: '" + t + "' is not one of " + Arrays.stream(GgmlType.values())
+                        .filter(g -> g.dtype() != null).map(GgmlType::name).collect(java.util.stream.Collectors.joining(", ")));
                 System.exit(2);
                 return;
             }

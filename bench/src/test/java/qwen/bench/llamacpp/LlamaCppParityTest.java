@@ -41,10 +41,12 @@ class LlamaCppParityTest {
     /**
      * Q4_K is the Q4_K_M-like mix of {@link RandomGguf} (Q4_K matrices, Q5_K attn_qkv, Q6_K head);
      * with an MLP width of 288 its ffn_down rows are not a multiple of 256 and fall back to Q5_0.
-     * Q5_K holds every matrix in Q5_K.
+     * Q5_K holds every matrix in Q5_K, or with a width of 288 its ffn_down in Q5_1 (as a Q5_K_S
+     * file of Qwen-1.8B does); Q4_1 and Q5_1 hold every matrix in that type.
      */
     @ParameterizedTest(name = "{0}, ffn {1}")
-    @CsvSource({"Q8_0, 512", "Q4_0, 512", "F16, 512", "Q4_K, 512", "Q5_K, 512", "Q6_K, 512", "Q4_K, 288"})
+    @CsvSource({"Q8_0, 512", "Q4_0, 512", "F16, 512", "Q4_K, 512", "Q5_K, 512", "Q6_K, 512", "Q4_K, 288", "Q4_1, 512",
+        "Q5_1, 512", "Q5_K, 288"})
     void greedyContinuationEqualsLlamaCpp(GgmlType type, int ffn) throws Exception {
         Path file = tmp.resolve("small-" + type + "-" + ffn + ".gguf");
         new RandomGguf(256, 2, 4, ffn, 151936, 1024, type, 1).write(file);

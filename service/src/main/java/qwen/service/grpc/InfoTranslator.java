@@ -61,6 +61,8 @@ final class InfoTranslator {
             case Q8_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q8_0;
             case Q4_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_0;
             case Q5_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q5_0;
+            case Q4_1 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_1;
+            case Q5_1 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q5_1;
             case Q4_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_K;
             case Q5_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q5_K;
             case Q6_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q6_K;

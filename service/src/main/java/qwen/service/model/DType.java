@@ -2,7 +2,7 @@ package qwen.service.model;
 
 /**
  * Weight types: the element types of safetensors checkpoints (F32, F16, BF16) and the block
- * quantizations of GGUF files (Q8_0, Q4_0, Q5_0 and the K-quants Q4_K, Q5_K, Q6_K), which store a row as
+ * quantizations of GGUF files (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 and the K-quants Q4_K, Q5_K, Q6_K), which store a row as
  * blocks of {@link #blockSize()} elements in {@link #blockBytes()} bytes each (byte layouts as
  * ggml's; the K-quants are decoded by {@link KQuantBlocks}).
  *
@@ -13,6 +13,11 @@ package qwen.service.model;
  * Q5_0 block (22 bytes, 32 weights):  f16 d, uint32 qh, uint8 qs[16];
  *                                     w[i] = d * ((qs[i] &amp; 15 | bit i of qh &lt;&lt; 4) - 16),
  *                                     w[i + 16] = d * ((qs[i] &gt;&gt; 4 | bit i + 16 of qh &lt;&lt; 4) - 16)
+ * Q4_1 block (20 bytes, 32 weights):  f16 d, f16 m, uint8 qs[16]; w[i] = d * (qs[i] &amp; 15) + m,
+ *                                                              w[i + 16] = d * (qs[i] &gt;&gt; 4) + m
+ * Q5_1 block (24 bytes, 32 weights):  f16 d, f16 m, uint32 qh, uint8 qs[16];
+ *                                     w[i] = d * (qs[i] &amp; 15 | bit i of qh &lt;&lt; 4) + m,
+ *                                     w[i + 16] = d * (qs[i] &gt;&gt; 4 | bit i + 16 of qh &lt;&lt; 4) + m
  * Q4_K block (144 bytes, 256 weights): f16 d, f16 dmin, 12 bytes of 6-bit scales sc[8] and mins m[8],
  *                                     uint8 qs[128]; sub-block j of 32: w = d * sc[j] * q - dmin * m[j]
  * Q5_K block (176 bytes, 256 weights): Q4_K's d, dmin and scales, uint8 qh[32], uint8 qs[128];
@@ -28,6 +33,8 @@ public enum DType {
     Q8_0("Q8_0", 32, 34),
     Q4_0("Q4_0", 32, 18),
     Q5_0("Q5_0", 32, 22),
+    Q4_1("Q4_1", 32, 20),
+    Q5_1("Q5_1", 32, 24),
     Q4_K("Q4_K", 256, 144),
     Q5_K("Q5_K", 256, 176),
     Q6_K("Q6_K", 256, 210);
@@ -68,6 +75,11 @@ public enum DType {
     /** True for the block-quantized types. */
     public boolean quantized() {
         return blockSize > 1;
+    }
+
+    /** True for Q4_1 and Q5_1: 32-weight blocks with a min m of their own, w = d * q + m for q &gt;= 0. */
+    public boolean withMin() {
+        return this == Q4_1 || this == Q5_1;
     }
 
     /** True for the K-quants (blocks of 256 with scales of their own per sub-block). */

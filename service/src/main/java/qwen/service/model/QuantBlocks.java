@@ -5,13 +5,16 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * The block formats of {@link DType#Q8_0}, {@link DType#Q4_0} and {@link DType#Q5_0} (and,
- * through {@link KQuantBlocks}, the K-quants), element by element: the
- * reference decoding the kernels are tested against, and the encoders that tests, the benchmark's
- * file writer and quantize-on-load use. Encoding follows ggml's reference quantizers: Q8_0 takes
- * d = max|w| / 127 and rounds w / d; Q4_0 takes d = m / -8 where m is the element of largest
- * magnitude (with its sign), so that element maps to exactly -8, and clamps w / d + 8.5 to 15;
- * Q5_0 does the same with -16 and 31.
+ * The block formats of {@link DType#Q8_0}, {@link DType#Q4_0}, {@link DType#Q5_0},
+ * {@link DType#Q4_1} and {@link DType#Q5_1} (and, through {@link KQuantBlocks}, the K-quants),
+ * element by element: the reference decoding the kernels are tested against, and the encoders
+ * that tests, the benchmark's file writer and quantize-on-load use. Encoding follows ggml's
+ * reference quantizers: Q8_0 takes d = max|w| / 127 and rounds w / d; Q4_0 takes d = m / -8 where
+ * m is the element of largest magnitude (with its sign), so that element maps to exactly -8, and
+ * clamps w / d + 8.5 to 15; Q5_0 does the same with -16 and 31. Q4_1 (Q5_1) spans the block's
+ * [min, max] in 15 (31) steps from m = min, as ggml's do, except that m and d are rounded to f16
+ * outwards (m down, d up) so that no element falls outside the grid and every one decodes within
+ * half a step.
  */
 public final class QuantBlocks {
 
@@ -35,17 +38,33 @@ public final class QuantBlocks {
             case F16 -> Float.float16ToFloat(d.get(LE_SHORT, rowBase + 2L * col));
             case BF16 -> Float.intBitsToFloat((d.get(LE_SHORT, rowBase + 2L * col) & 0xFFFF) << 16);
             case Q8_0, Q4_0, Q5_0 -> scale(w, row, col) * quant(w, row, col);
+            case Q4_1, Q5_1 -> scale(w, row, col) * quant(w, row, col) + min(w, row, col);
             case Q4_K, Q5_K, Q6_K -> KQuantBlocks.element(w, row, col);
         };
     }
 
-    /** The f16 scale d of the Q8_0 / Q4_0 / Q5_0 block that holds element (row, col), as f32. */
+    /** The f16 scale d of the 32-weight block (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1) that holds element (row, col), as f32. */
     public static float scale(Matrix w, int row, int col) {
         long block = row * w.rowBytes() + (long) (col / 32) * w.dtype().blockBytes();
         return Float.float16ToFloat(w.data().get(LE_SHORT, block));
     }
 
-    /** The signed quant q of element (row, col) of a Q8_0 / Q4_0 / Q5_0 matrix: the element is d * q. */
+    /**
+     * The f16 min m of the Q4_1 / Q5_1 block that holds element (row, col), as f32: what those
+     * types add to d * q.
+     */
+    public static float min(Matrix w, int row, int col) {
+        if (!w.dtype().withMin()) {
+            throw new IllegalArgumentException(w.name() + " is " + w.dtype().tag() + ", which has no block min");
+        }
+        long block = row * w.rowBytes() + (long) (col / 32) * w.dtype().blockBytes();
+        return Float.float16ToFloat(w.data().get(LE_SHORT, block + 2));
+    }
+
+    /**
+     * The quant q of element (row, col) of a 32-weight block matrix: signed for Q8_0 / Q4_0 / Q5_0
+     * (the element is d * q), in [0, 15] for Q4_1 and [0, 31] for Q5_1 (the element is d * q + m).
+     */
     public static int quant(Matrix w, int row, int col) {
         DType t = w.dtype();
         MemorySegment d = w.data();
@@ -61,6 +80,15 @@ public final class QuantBlocks {
                 int packed = d.get(ValueLayout.JAVA_BYTE, block + 6 + (i % 16)) & 0xFF;
                 int high = (d.get(LE_INT, block + 2) >>> i) & 1;
                 yield ((i < 16 ? packed & 15 : packed >>> 4) | high << 4) - 16;
+            }
+            case Q4_1 -> {
+                int packed = d.get(ValueLayout.JAVA_BYTE, block + 4 + (i % 16)) & 0xFF;
+                yield i < 16 ? packed & 15 : packed >>> 4;
+            }
+            case Q5_1 -> {
+                int packed = d.get(ValueLayout.JAVA_BYTE, block + 8 + (i % 16)) & 0xFF;
+                int high = (d.get(LE_INT, block + 4) >>> i) & 1;
+                yield (i < 16 ? packed & 15 : packed >>> 4) | high << 4;
             }
             default -> throw new IllegalArgumentException(w.name() + " is " + t.tag() + ", not block-quantized");
         };
@@ -108,6 +136,8 @@ public final class QuantBlocks {
                 case Q8_0 -> encodeQ8(src, s, dst, o);
                 case Q4_0 -> encodeQ4(src, s, dst, o);
                 case Q5_0 -> encodeQ5(src, s, dst, o);
+                case Q4_1 -> encodeWithMin(src, s, dst, o, 15);
+                case Q5_1 -> encodeWithMin(src, s, dst, o, 31);
                 case Q4_K, Q5_K, Q6_K -> KQuantBlocks.encode(type, src, s, dst, o);
                 default -> throw new IllegalArgumentException(type.tag() + " is not a block-quantized type");
             }
@@ -167,5 +197,52 @@ public final class QuantBlocks {
             int hi = Math.min(15, (int) (src[s + 16 + i] * id + 8.5f));
             dst.set(ValueLayout.JAVA_BYTE, o + 2 + i, (byte) (lo | hi << 4));
         }
+    }
+
+    /**
+     * Q4_1 (top quant 15) or Q5_1 (top 31): m is the block's min rounded down to an f16, d the
+     * step from there to the max in top steps rounded up to one, both checked in the f32
+     * arithmetic the decoder uses, so d * top + m &gt;= max and every element rounds to its nearest
+     * grid point without clamping.
+     */
+    private static void encodeWithMin(float[] src, int s, MemorySegment dst, long o, int top) {
+        float lo = src[s];
+        float hi = src[s];
+        for (int i = s + 1; i < s + 32; i++) {
+            lo = Math.min(lo, src[i]);
+            hi = Math.max(hi, src[i]);
+        }
+        short mBits = Float.floatToFloat16(lo);
+        while (Float.float16ToFloat(mBits) > lo) {
+            mBits = f16Below(mBits);
+        }
+        float m = Float.float16ToFloat(mBits);
+        short dBits = Float.floatToFloat16((hi - m) / top);
+        while (Float.float16ToFloat(dBits) * top + m < hi) {
+            dBits++;
+        }
+        float d = Float.float16ToFloat(dBits);
+        float id = d != 0 ? 1f / d : 0f;
+        dst.set(LE_SHORT, o, dBits);
+        dst.set(LE_SHORT, o + 2, mBits);
+        long qs = top == 31 ? o + 8 : o + 4;
+        int qh = 0;
+        for (int i = 0; i < 16; i++) {
+            int lo4 = Math.clamp(Math.round((src[s + i] - m) * id), 0, top);
+            int hi4 = Math.clamp(Math.round((src[s + 16 + i] - m) * id), 0, top);
+            dst.set(ValueLayout.JAVA_BYTE, qs + i, (byte) ((lo4 & 15) | (hi4 & 15) << 4));
+            qh |= (lo4 >> 4) << i | (hi4 >> 4) << (i + 16);
+        }
+        if (top == 31) {
+            dst.set(LE_INT, o + 4, qh);
+        }
+    }
+
+    /** The next f16 below the (finite) f16 b. */
+    private static short f16Below(short b) {
+        if ((b & 0x7FFF) == 0) {
+            return (short) 0x8001;
+        }
+        return (short) (b < 0 ? b + 1 : b - 1);
     }
 }

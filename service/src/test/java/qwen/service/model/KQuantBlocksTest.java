@@ -13,17 +13,19 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The Q5_0, Q4_K, Q5_K and Q6_K encoders and the reference decoder: every decoded weight is within half
- * a quantization step of its source (Q5_0: d / 2, or d where the -16..15 grid clamps; Q4_K: half
+ * The Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K encoders and the reference decoder: every decoded weight is within half
+ * a quantization step of its source (Q5_0: d / 2, or d where the -16..15 grid clamps; Q4_1 and
+ * Q5_1: d / 2, their grid spanning the block's range; Q4_K: half
  * (Q5_K) its sub-block's d * sc; Q6_K: half its group's d * scale, or a whole one where -32..31 clamps), whole-block decoding agrees with
  * element decoding, a Q6_K element at its group's largest magnitude decodes to -32 steps, and a
  * hand-packed Q5_K block decodes as ggml lays it out (the fifth bit of element l of sub-block j is
- * bit j of qh[l]).
+ * bit j of qh[l]), as do hand-packed Q4_1 and Q5_1 blocks (d * q + m, low nibbles elements 0..15,
+ * bit e of Q5_1's qh the fifth bit of element e).
  */
 class KQuantBlocksTest {
 
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"Q5_0", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(value = DType.class, names = {"Q5_0", "Q4_1", "Q5_1", "Q4_K", "Q5_K", "Q6_K"})
     void roundTripsWithinAStep(DType type) {
         Random rnd = new Random(7);
         int cols = 1024;
@@ -44,7 +46,7 @@ class KQuantBlocksTest {
             float w = QuantBlocks.element(m, 0, i);
             assertEquals(decoded[i], w, "block decode vs element decode at " + i);
             double step = switch (type) {
-                case Q5_0 -> Math.abs(QuantBlocks.scale(m, 0, i));
+                case Q5_0, Q4_1, Q5_1 -> Math.abs(QuantBlocks.scale(m, 0, i));
                 case Q4_K, Q5_K, Q6_K -> Math.abs(KQuantBlocks.unitScale(m, 0, i));
                 default -> throw new IllegalStateException();
             };
@@ -120,5 +122,40 @@ class KQuantBlocksTest {
                 }
             }
         }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"Q4_1", "Q5_1"})
+    void blocksWithAMinFollowGgmlLayout(DType type) {
+        MemorySegment b = Arena.ofAuto().allocate(type.blockBytes());
+        ValueLayout.OfShort le = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        b.set(le, 0, Float.floatToFloat16(0.25f));
+        b.set(le, 2, Float.floatToFloat16(-1.5f));
+        Random rnd = new Random(11);
+        int qh = type == DType.Q5_1 ? rnd.nextInt() : 0;
+        long qs = 4;
+        if (type == DType.Q5_1) {
+            b.set(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 4, qh);
+            qs = 8;
+        }
+        int[] bytes = new int[16];
+        for (int j = 0; j < 16; j++) {
+            bytes[j] = rnd.nextInt(256);
+            b.set(ValueLayout.JAVA_BYTE, qs + j, (byte) bytes[j]);
+        }
+        Matrix m = new Matrix("m", type, 1, 32, b);
+        float[] block = new float[32];
+        QuantBlocks.decodeBlock(type, b, 0, block, 0);
+        // ggml's order: element j from the low nibble of byte j and bit j of qh, element j + 16
+        // from its high nibble and bit j + 16.
+        for (int j = 0; j < 16; j++) {
+            int q0 = (bytes[j] & 15) | ((qh >>> j) & 1) << 4;
+            int q1 = (bytes[j] >> 4) | ((qh >>> (j + 16)) & 1) << 4;
+            assertEquals(0.25f * q0 - 1.5f, QuantBlocks.element(m, 0, j), 1e-6, "weight " + j);
+            assertEquals(0.25f * q1 - 1.5f, QuantBlocks.element(m, 0, j + 16), 1e-6, "weight " + (j + 16));
+            assertEquals(q0, QuantBlocks.quant(m, 0, j));
+            assertEquals(0.25f * q1 - 1.5f, block[j + 16], 1e-6, "block decode, weight " + (j + 16));
+        }
+        assertEquals(-1.5f, QuantBlocks.min(m, 0, 31));
     }
 }

@@ -38,9 +38,10 @@ import qwen.service.model.DType;
  * </ul>
  *
  * <p>Rows go in pairs, each activation load serving both; an odd last row is paired with itself.
- * Q5_0 and Q6_K are in {@link Q5Dot} and {@link Q6kDot}. The kernels are written out without
- * helper calls: C2 stops inlining in methods this large, and a vector live across a call that is
- * not inlined is boxed on the heap.
+ * Q5_0 and Q6_K are in {@link Q5Dot} and {@link Q6kDot}; Q4_1 and Q5_1 (blocks with a min) are
+ * dispatched from here to {@link MinQuantDot}. The kernels are written out without helper calls:
+ * C2 stops inlining in methods this large, and a vector live across a call that is not inlined is
+ * boxed on the heap.
  *
  * <p>{@link ScalarQuantDot} is the element-by-element reference.
  */
@@ -56,14 +57,19 @@ final class KQuantDot {
     private KQuantDot() {
     }
 
-    /** True for the types this class computes. */
+    /** True for the types this class computes, or hands on to {@link MinQuantDot} (Q4_1, Q5_1). */
     static boolean handles(DType type) {
-        return type == DType.Q5_0 || type == DType.Q4_K || type == DType.Q5_K || type == DType.Q6_K;
+        return type == DType.Q5_0 || type == DType.Q4_K || type == DType.Q5_K || type == DType.Q6_K
+                || MinQuantDot.handles(type);
     }
 
     /** Rows [r0, r1) of the matrix times token t of the quantized activations a: out[t * rows + r]. */
     static void rows(DType type, MemorySegment w, int rows, int cols, Q8Activations a, int t,
                      float[] out, int r0, int r1) {
+        if (MinQuantDot.handles(type)) {
+            MinQuantDot.rows(type, w, rows, cols, a, t, out, r0, r1);
+            return;
+        }
         long rowBytes = type.rowBytes(cols);
         short[] xq = a.quants();
         float[] xd = a.scales();
@@ -260,6 +266,10 @@ final class KQuantDot {
      */
     static void fill(DType type, MemorySegment w, int cols, int r, int n, int c0, int c1, float[] tile, int off,
                      int stride) {
+        if (MinQuantDot.handles(type)) {
+            MinQuantDot.fill(type, w, cols, r, n, c0, c1, tile, off, stride);
+            return;
+        }
         int size = type.blockSize();
         if (c0 % size != 0 || (c1 % size != 0 && c1 != cols)) {
             throw new IllegalArgumentException("columns [" + c0 + ", " + c1 + ") are not whole " + type.tag() + " blocks");

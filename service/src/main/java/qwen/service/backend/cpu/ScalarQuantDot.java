@@ -7,7 +7,8 @@ import qwen.service.model.QuantBlocks;
 /**
  * The reference for {@link QuantDot} and {@link KQuantDot}: the same arithmetic element by element, a
  * block-quantized weight row times 8-bit quantized activations ({@link Q8Activations}), each block's integer sum
- * of q_w * q_x scaled by d_w * d_x and the blocks summed in double.
+ * of q_w * q_x scaled by d_w * d_x (plus, for Q4_1 / Q5_1, the block's min m_w * d_x * sum(q_x)) and the
+ * blocks summed in double.
  */
 final class ScalarQuantDot {
 
@@ -27,10 +28,18 @@ final class ScalarQuantDot {
                 double sum = 0;
                 for (int k = 0; k < cols / 32; k++) {
                     long dot = 0;
+                    long xsum = 0;
                     for (int i = 0; i < 32; i++) {
-                        dot += (long) QuantBlocks.quant(w, r, 32 * k + i) * a.quants()[t * cols + 32 * k + i];
+                        short xq = a.quants()[t * cols + 32 * k + i];
+                        dot += (long) QuantBlocks.quant(w, r, 32 * k + i) * xq;
+                        xsum += xq;
                     }
-                    sum += (double) QuantBlocks.scale(w, r, 32 * k) * a.scales()[t * cols / 32 + k] * dot;
+                    double dx = a.scales()[t * cols / 32 + k];
+                    sum += (double) QuantBlocks.scale(w, r, 32 * k) * dx * dot;
+                    if (w.dtype().withMin()) {
+                        // Q4_1 / Q5_1: the block's min times every activation of the block.
+                        sum += (double) QuantBlocks.min(w, r, 32 * k) * dx * xsum;
+                    }
                 }
                 out[t * rows + r] = (float) sum;
             }

@@ -20,7 +20,7 @@ import qwen.service.model.ShardWeights;
 /**
  * Loads a Qwen-1 GGUF file (architecture "qwen", SPEC section 9) into the same
  * {@link ShardWeights} a safetensors checkpoint gives: matrices stay memory-mapped in their
- * stored type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K or Q6_K), norms and the c_attn bias become float[].
+ * stored type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K or Q6_K), norms and the c_attn bias become float[].
  *
  * <pre>
  * GGUF name                 role                GGUF dims (innermost first)
@@ -182,7 +182,7 @@ public final class GgufLoader {
             }
             if (t.type().dtype() == null) {
                 throw new CheckpointException(f.path() + ": tensor '" + name + "' has type " + t.type()
-                        + ", which this server does not load (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)");
+                        + ", which this server does not load (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K)");
             }
             return t;
         }
@@ -201,7 +201,7 @@ public final class GgufLoader {
                     case F32 -> s.getAtIndex(F32, i);
                     case F16 -> Float.float16ToFloat(s.getAtIndex(U16, i));
                     case BF16 -> Float.intBitsToFloat((s.getAtIndex(U16, i) & 0xFFFF) << 16);
-                    case Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K -> throw new CheckpointException(f.path() + ": tensor '" + name + "' is "
+                    case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K -> throw new CheckpointException(f.path() + ": tensor '" + name + "' is "
                             + t.type() + "; 1-D tensors must be F32, F16 or BF16");
                 };
             }

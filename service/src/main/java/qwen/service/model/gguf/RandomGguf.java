@@ -21,11 +21,11 @@ import qwen.service.model.QuantBlocks;
  * The same (shape, type, seed) always gives the same bytes.
  *
  * <p>The K-quants follow llama.cpp's quantize: a matrix whose rows are not a multiple of 256 long
- * (Qwen-1.8B's ffn_down, rows of 5504) falls back to Q5_0 under Q4_K and to Q8_0 under Q6_K, and
- * Q4_K writes the head (output.weight) as Q6_K and attn_qkv as Q5_K, as a Q4_K_M file does. (A
- * real Q4_K_M file also gives some layers' ffn_down more bits: Q6_K, or Q8_0 where rows of 5504
- * rule Q6_K out; this writer keeps them at the fallback.) Under Q5_K, rows that are not whole blocks fall back to Q5_0, where llama.cpp writes
- * Q5_1, a type this server does not load.
+ * (Qwen-1.8B's ffn_down, rows of 5504) falls back to Q5_0 under Q4_K, to Q5_1 under Q5_K (a
+ * Q5_K_S or Q5_K_M file's ffn_down) and to Q8_0 under Q6_K, and Q4_K writes the head
+ * (output.weight) as Q6_K and attn_qkv as Q5_K, as a Q4_K_M file does. (A real Q4_K_M file also
+ * gives some layers' ffn_down more bits: Q6_K, or Q8_0 where rows of 5504 rule Q6_K out; this
+ * writer keeps them at the fallback.)
  *
  * <p>The vocabulary is synthetic but loads in llama.cpp: "gpt2" byte-level BPE whose first 256
  * tokens are the 256 bytes (so any text tokenizes to one token per byte), one merge, "[PAD{id}]"
@@ -55,7 +55,8 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
     /** The type llama.cpp's quantize writes instead of {@code type} for rows it cannot hold. */
     public static GgmlType fallback(GgmlType type) {
         return switch (type) {
-            case Q4_K, Q5_K -> GgmlType.Q5_0;
+            case Q4_K -> GgmlType.Q5_0;
+            case Q5_K -> GgmlType.Q5_1;
             case Q6_K -> GgmlType.Q8_0;
             default -> type;
         };
@@ -158,6 +159,8 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
             case F16 -> 1;
             case Q4_0 -> 2;
             case Q5_0 -> 8;
+            case Q4_1 -> 3;
+            case Q5_1 -> 9;
             case Q4_K -> 15;
             case Q5_K -> 16;
             case Q6_K -> 18;
@@ -203,7 +206,7 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
                                 seg.set(LE_SHORT, at + 2L * i, (short) (Float.floatToRawIntBits(row[i]) >>> 16));
                             }
                         }
-                        case Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K -> QuantBlocks.encode(dt, row, 0, row.length, seg, at);
+                        case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K -> QuantBlocks.encode(dt, row, 0, row.length, seg, at);
                     }
                 }));
     }

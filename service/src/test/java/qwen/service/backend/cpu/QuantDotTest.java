@@ -1,7 +1,6 @@
 package qwen.service.backend.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -17,7 +16,7 @@ import qwen.service.model.QuantBlocks;
 /**
  * The Q8_0 / Q4_0 kernels with 8-bit activations ({@link QuantDot}, through
  * {@link VectorKernels#matmul} below the packed path's token count) against their scalar
- * reference {@link ScalarQuantDot} on the same quantized activations.
+ * reference {@link ScalarQuantDot} on the same quantized activations ({@link QuantDotCheck}).
  *
  * <p>Tolerance: |fast - reference| <= 1e-5 * sum over blocks of |d_w d_x| sum |q_w q_x|. The
  * integer block sums are exact in both; what differs is the f32 rounding of each block's scaled
@@ -43,7 +42,8 @@ class QuantDotTest {
         for (int[] s : shapes) {
             for (int tokens : new int[] {1, 2, 5}) {
                 long seed = 17L * s[0] + s[1] + tokens;
-                check(KernelTestData.matrix(type, s[0], s[1], seed), KernelTestData.floats(tokens * s[1], 3f, seed + 1), tokens);
+                QuantDotCheck.check(TWO, KernelTestData.matrix(type, s[0], s[1], seed), KernelTestData.floats(tokens * s[1], 3f, seed + 1),
+                        tokens);
             }
         }
     }
@@ -82,33 +82,5 @@ class QuantDotTest {
             assertEquals(expected, out[r], 1e-5 * Math.abs(0.5 * q * 7 * cols), "row " + r);
         }
         assertEquals(QuantBlocks.element(w, 0, 0), 0.5f * (float) q);
-    }
-
-    private static void check(Matrix w, float[] x, int tokens) {
-        int rows = w.rows();
-        int cols = w.cols();
-        Q8Activations a = new Q8Activations().quantize(x, tokens, cols);
-        float[] expected = new float[tokens * rows];
-        ScalarQuantDot.matmul(w, a, tokens, expected);
-        float[] actual = new float[tokens * rows];
-        TWO.matmul(w, x, tokens, actual);
-        for (int t = 0; t < tokens; t++) {
-            for (int r = 0; r < rows; r++) {
-                double scale = 0;
-                for (int k = 0; k < cols / 32; k++) {
-                    long abs = 0;
-                    for (int i = 32 * k; i < 32 * k + 32; i++) {
-                        abs += Math.abs((long) QuantBlocks.quant(w, r, i) * a.quants()[t * cols + i]);
-                    }
-                    scale += Math.abs(QuantBlocks.scale(w, r, 32 * k) * a.scales()[t * cols / 32 + k]) * abs;
-                }
-                double bound = 1e-5 * scale + 1e-30;
-                float e = expected[t * rows + r];
-                float g = actual[t * rows + r];
-                if (!(Math.abs(g - e) <= bound)) {
-                    fail(w.name() + " token " + t + " row " + r + ": expected " + e + ", got " + g + " (bound " + bound + ")");
-                }
-            }
-        }
     }
 }
