@@ -270,17 +270,10 @@ final class KQuantDot {
             MinQuantDot.fill(type, w, cols, r, n, c0, c1, tile, off, stride);
             return;
         }
-        int size = type.blockSize();
-        if (c0 % size != 0 || (c1 % size != 0 && c1 != cols)) {
-            throw new IllegalArgumentException("columns [" + c0 + ", " + c1 + ") are not whole " + type.tag() + " blocks");
+        if (type == DType.Q5_0) {
+            Q5Dot.fill(w, cols, r, n, c0, c1, tile, off, stride);
+            return;
         }
-        long rowBytes = type.rowBytes(cols);
-        for (int k = 0; k < n; k++) {
-            int o = off + k * stride - c0;
-            long b = (r + k) * rowBytes + (long) (c0 / size) * type.blockBytes();
-            for (int c = c0; c < c1; c += size, b += type.blockBytes()) {
-                qwen.service.model.QuantBlocks.decodeBlock(type, w, b, tile, o + c);
-            }
-        }
+        KQuantFill.fill(type, w, cols, r, n, c0, c1, tile, off, stride);
     }
 }

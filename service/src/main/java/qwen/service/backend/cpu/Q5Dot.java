@@ -2,9 +2,11 @@ package qwen.service.backend.cpu;
 
 import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.ASHR;
+import static jdk.incubator.vector.VectorOperators.B2I;
 import static jdk.incubator.vector.VectorOperators.B2S;
 import static jdk.incubator.vector.VectorOperators.I2F;
 import static jdk.incubator.vector.VectorOperators.LSHL;
+import static jdk.incubator.vector.VectorOperators.LSHR;
 import static jdk.incubator.vector.VectorOperators.NE;
 
 import java.lang.foreign.MemorySegment;
@@ -15,6 +17,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorSpecies;
+import qwen.service.model.DType;
 
 /**
  * Decode dot products of Q5_0 rows (22-byte blocks of 32: f16 d, uint32 qh, 16 bytes of nibbles)
@@ -26,6 +29,8 @@ final class Q5Dot {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
     private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
@@ -33,6 +38,9 @@ final class Q5Dot {
     /** Lane i's bit: masks a broadcast half of qh down to the fifth bit of element i. */
     private static final short[] BITS = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
         (short) 32768};
+    /** Element i's bit position in qh, for the 8-lane int shifts of {@link #fill} (AVX2 shifts 32-bit lanes per lane). */
+    private static final int[] SHIFTS = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+        21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 
     private Q5Dot() {
     }
@@ -89,4 +97,34 @@ final class Q5Dot {
         }
     }
 
+
+    /**
+     * Rows [r, r + n) of a Q5_0 matrix, columns [c0, c1) (whole blocks), dequantized to
+     * tile[k * stride + (c - c0)] for row r + k (the prefill path's weights): d * (q - 16), eight
+     * elements per int vector.
+     */
+    static void fill(MemorySegment w, int cols, int r, int n, int c0, int c1, float[] tile, int off, int stride) {
+        if (c0 % 32 != 0 || c1 % 32 != 0) {
+            throw new IllegalArgumentException("columns [" + c0 + ", " + c1 + ") are not whole Q5_0 blocks");
+        }
+        long rowBytes = DType.Q5_0.rowBytes(cols);
+        for (int k = 0; k < n; k++) {
+            int o = off + k * stride - c0;
+            long b = (r + k) * rowBytes + (long) (c0 / 32) * 22;
+            for (int c = c0; c < c1; c += 32, b += 22) {
+                FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(w.get(LE_SHORT, b)));
+                IntVector qh = IntVector.broadcast(I, w.get(LE_INT, b + 2));
+                for (int g = 0; g < 2; g++) {
+                    IntVector v = (IntVector) ByteVector.fromMemorySegment(B8, w, b + 6 + 8 * g, LE).convertShape(B2I, I, 0);
+                    // Elements 8g.. from the low nibbles, 16 + 8g.. from the high ones.
+                    IntVector lo = v.and(15).or(qh.lanewise(LSHR, IntVector.fromArray(I, SHIFTS, 8 * g)).and(1)
+                            .lanewise(LSHL, 4)).sub(16);
+                    IntVector hi = v.lanewise(LSHR, 4).and(15).or(qh.lanewise(LSHR, IntVector.fromArray(I, SHIFTS, 16 + 8 * g))
+                            .and(1).lanewise(LSHL, 4)).sub(16);
+                    ((FloatVector) lo.convert(I2F, 0)).mul(d).intoArray(tile, o + c + 8 * g);
+                    ((FloatVector) hi.convert(I2F, 0)).mul(d).intoArray(tile, o + c + 16 + 8 * g);
+                }
+            }
+        }
+    }
 }
