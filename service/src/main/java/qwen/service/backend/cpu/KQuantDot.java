@@ -92,9 +92,9 @@ final class KQuantDot {
         }
     }
     /**
-     * Two Q4_K rows at b0 and b1: per block the scales and mins are unpacked once, and each group
-     * of 64 weights (32 bytes) gives sub-block 2g from its low nibbles and 2g + 1 from its high
-     * ones.
+     * Two Q4_K rows at b0 and b1, in one loop over groups of 64 weights (32 bytes): group g of a
+     * block gives sub-block 2g from its low nibbles and 2g + 1 from its high ones. A nested loop
+     * over blocks and groups measured 20% slower: C2 spilled its accumulators.
      */
     private static void q4kRows2(MemorySegment w, long b0, long b1, int cols, short[] xq, int xo, float[] xd,
                                  int[] xs, int so, float[] out, int at, boolean two) {
@@ -102,67 +102,64 @@ final class KQuantDot {
         FloatVector a1 = a0;
         float c0 = 0;
         float c1 = 0;
-        int blocks = cols / 256;
-        for (int blk = 0; blk < blocks; blk++) {
-            long e0 = b0 + 144L * blk;
-            long e1 = b1 + 144L * blk;
-            float d0 = Float.float16ToFloat(w.get(LE_SHORT, e0));
-            float m0 = Float.float16ToFloat(w.get(LE_SHORT, e0 + 2));
-            float d1 = Float.float16ToFloat(w.get(LE_SHORT, e1));
-            float m1 = Float.float16ToFloat(w.get(LE_SHORT, e1 + 2));
-            int s00 = w.get(LE_INT, e0 + 4);
-            int s01 = w.get(LE_INT, e0 + 8);
-            int s02 = w.get(LE_INT, e0 + 12);
-            int s10 = w.get(LE_INT, e1 + 4);
-            int s11 = w.get(LE_INT, e1 + 8);
-            int s12 = w.get(LE_INT, e1 + 12);
-            // The 6-bit scales (mins) of sub-blocks 0..3 are the low six bits of bytes 0..3 (4..7);
-            // those of 4..7 the low (high) nibbles of bytes 8..11 under the top two bits of bytes
-            // 0..3 (4..7). Unpacked once per block into the bytes of a low and a high int.
-            int sc0lo = s00 & 0x3F3F3F3F;
-            int sc0hi = (s02 & 0x0F0F0F0F) | ((s00 >>> 2) & 0x30303030);
-            int mn0lo = s01 & 0x3F3F3F3F;
-            int mn0hi = ((s02 >>> 4) & 0x0F0F0F0F) | ((s01 >>> 2) & 0x30303030);
-            int sc1lo = s10 & 0x3F3F3F3F;
-            int sc1hi = (s12 & 0x0F0F0F0F) | ((s10 >>> 2) & 0x30303030);
-            int mn1lo = s11 & 0x3F3F3F3F;
-            int mn1hi = ((s12 >>> 4) & 0x0F0F0F0F) | ((s11 >>> 2) & 0x30303030);
-            for (int g = 0; g < 4; g++) {
-                int x = xo + 256 * blk + 64 * g;
-                int k = so + 8 * blk + 2 * g;
-                float dxA = xd[k];
-                float dxB = xd[k + 1];
-                float sxA = dxA * xs[k];
-                float sxB = dxB * xs[k + 1];
-                // Sub-blocks j = 2g and 2g + 1: bytes (j & 3) and (j & 3) + 1 of the low or high int.
-                int sh = 16 * (g & 1);
-                int sc0 = (g < 2 ? sc0lo : sc0hi) >>> sh;
-                int mn0 = (g < 2 ? mn0lo : mn0hi) >>> sh;
-                int sc1 = (g < 2 ? sc1lo : sc1hi) >>> sh;
-                int mn1 = (g < 2 ? mn1lo : mn1hi) >>> sh;
-                long q = e0 + 16 + 32 * g;
-                ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
-                ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
-                IntVector p = v0.and((short) 15).mul(ShortVector.fromArray(S, xq, x)).add(v1.and((short) 15).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
-                a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, d0 * (sc0 & 0xFF) * dxA), a0);
-                p = v0.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 32)).add(v1.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 48)))
-                        .reinterpretAsInts();
-                a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, d0 * ((sc0 >>> 8) & 0xFF) * dxB), a0);
-                c0 += m0 * ((mn0 & 0xFF) * sxA + ((mn0 >>> 8) & 0xFF) * sxB);
-                q = e1 + 16 + 32 * g;
-                v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
-                v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
-                p = v0.and((short) 15).mul(ShortVector.fromArray(S, xq, x)).add(v1.and((short) 15).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
-                a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, d1 * (sc1 & 0xFF) * dxA), a1);
-                p = v0.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 32)).add(v1.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 48)))
-                        .reinterpretAsInts();
-                a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, d1 * ((sc1 >>> 8) & 0xFF) * dxB), a1);
-                c1 += m1 * ((mn1 & 0xFF) * sxA + ((mn1 >>> 8) & 0xFF) * sxB);
+        int groups = cols / 64;
+        for (int gi = 0; gi < groups; gi++) {
+            int g = gi & 3;
+            long e0 = b0 + 144L * (gi >> 2);
+            long e1 = b1 + 144L * (gi >> 2);
+            int x = xo + 64 * gi;
+            int k = so + 2 * gi;
+            float dxA = xd[k];
+            float dxB = xd[k + 1];
+            float sxA = dxA * xs[k];
+            float sxB = dxB * xs[k + 1];
+            // The 6-bit scales and mins of sub-blocks 2g and 2g + 1, as the two bytes of an int:
+            // for g < 2 the low six bits of scales[2g..] and of mins at scales[4 + 2g..]; for g >= 2
+            // the low (high) nibbles of scales[4 + 2g..] under the top two bits of scales[2g - 4..]
+            // (scales[2g..]).
+            int sc0;
+            int mn0;
+            int sc1;
+            int mn1;
+            if (g < 2) {
+                sc0 = w.get(LE_SHORT, e0 + 4 + 2 * g) & 0x3F3F;
+                mn0 = w.get(LE_SHORT, e0 + 8 + 2 * g) & 0x3F3F;
+                sc1 = w.get(LE_SHORT, e1 + 4 + 2 * g) & 0x3F3F;
+                mn1 = w.get(LE_SHORT, e1 + 8 + 2 * g) & 0x3F3F;
+            } else {
+                int low = w.get(LE_SHORT, e0 + 8 + 2 * g);
+                sc0 = (low & 0x0F0F) | ((w.get(LE_SHORT, e0 + 2 * g) >>> 2) & 0x3030);
+                mn0 = ((low >>> 4) & 0x0F0F) | ((w.get(LE_SHORT, e0 + 4 + 2 * g) >>> 2) & 0x3030);
+                low = w.get(LE_SHORT, e1 + 8 + 2 * g);
+                sc1 = (low & 0x0F0F) | ((w.get(LE_SHORT, e1 + 2 * g) >>> 2) & 0x3030);
+                mn1 = ((low >>> 4) & 0x0F0F) | ((w.get(LE_SHORT, e1 + 4 + 2 * g) >>> 2) & 0x3030);
             }
+            float d0 = Float.float16ToFloat(w.get(LE_SHORT, e0));
+            float d1 = Float.float16ToFloat(w.get(LE_SHORT, e1));
+            long q = e0 + 16 + 32 * g;
+            ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
+            ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
+            IntVector p = v0.and((short) 15).mul(ShortVector.fromArray(S, xq, x))
+                    .add(v1.and((short) 15).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
+            a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d0 * (sc0 & 0xFF) * dxA), a0);
+            p = v0.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 32))
+                    .add(v1.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 48))).reinterpretAsInts();
+            a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d0 * ((sc0 >>> 8) & 0xFF) * dxB), a0);
+            c0 += Float.float16ToFloat(w.get(LE_SHORT, e0 + 2)) * ((mn0 & 0xFF) * sxA + ((mn0 >>> 8) & 0xFF) * sxB);
+            q = e1 + 16 + 32 * g;
+            v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
+            v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
+            p = v0.and((short) 15).mul(ShortVector.fromArray(S, xq, x))
+                    .add(v1.and((short) 15).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
+            a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d1 * (sc1 & 0xFF) * dxA), a1);
+            p = v0.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 32))
+                    .add(v1.lanewise(ASHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, x + 48))).reinterpretAsInts();
+            a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d1 * ((sc1 >>> 8) & 0xFF) * dxB), a1);
+            c1 += Float.float16ToFloat(w.get(LE_SHORT, e1 + 2)) * ((mn1 & 0xFF) * sxA + ((mn1 >>> 8) & 0xFF) * sxB);
         }
         out[at] = a0.reduceLanes(ADD) - c0;
         if (two) {
@@ -171,9 +168,8 @@ final class KQuantDot {
     }
 
     /**
-     * Two Q5_K rows: Q4_K's layout plus qh, whose byte l holds the fifth bit of element l of
-     * every sub-block (bit j for sub-block j). Shifted left by four once per block, bit j of a
-     * lane reaches 16 with a right shift by j and a mask.
+     * Two Q5_K rows: Q4_K's layout and loop plus qh, whose byte l holds the fifth bit of element
+     * l of every sub-block (bit j for sub-block j), read again for each group (from L1).
      */
     private static void q5kRows2(MemorySegment w, long b0, long b1, int cols, short[] xq, int xo, float[] xd,
                                  int[] xs, int so, float[] out, int at, boolean two) {
@@ -181,78 +177,78 @@ final class KQuantDot {
         FloatVector a1 = a0;
         float c0 = 0;
         float c1 = 0;
-        int blocks = cols / 256;
-        for (int blk = 0; blk < blocks; blk++) {
-            long e0 = b0 + 176L * blk;
-            long e1 = b1 + 176L * blk;
-            float d0 = Float.float16ToFloat(w.get(LE_SHORT, e0));
-            float m0 = Float.float16ToFloat(w.get(LE_SHORT, e0 + 2));
-            float d1 = Float.float16ToFloat(w.get(LE_SHORT, e1));
-            float m1 = Float.float16ToFloat(w.get(LE_SHORT, e1 + 2));
-            int s00 = w.get(LE_INT, e0 + 4);
-            int s01 = w.get(LE_INT, e0 + 8);
-            int s02 = w.get(LE_INT, e0 + 12);
-            int s10 = w.get(LE_INT, e1 + 4);
-            int s11 = w.get(LE_INT, e1 + 8);
-            int s12 = w.get(LE_INT, e1 + 12);
-            int sc0lo = s00 & 0x3F3F3F3F;
-            int sc0hi = (s02 & 0x0F0F0F0F) | ((s00 >>> 2) & 0x30303030);
-            int mn0lo = s01 & 0x3F3F3F3F;
-            int mn0hi = ((s02 >>> 4) & 0x0F0F0F0F) | ((s01 >>> 2) & 0x30303030);
-            int sc1lo = s10 & 0x3F3F3F3F;
-            int sc1hi = (s12 & 0x0F0F0F0F) | ((s10 >>> 2) & 0x30303030);
-            int mn1lo = s11 & 0x3F3F3F3F;
-            int mn1hi = ((s12 >>> 4) & 0x0F0F0F0F) | ((s11 >>> 2) & 0x30303030);
-            // Bits 0..7 of a widened qh byte survive the sign extension; << 4 puts bit j at 4 + j.
-            ShortVector h00 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e0 + 16, LE).convertShape(B2S, S, 0))
-                    .lanewise(LSHL, 4);
-            ShortVector h01 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e0 + 32, LE).convertShape(B2S, S, 0))
-                    .lanewise(LSHL, 4);
-            ShortVector h10 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e1 + 16, LE).convertShape(B2S, S, 0))
-                    .lanewise(LSHL, 4);
-            ShortVector h11 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e1 + 32, LE).convertShape(B2S, S, 0))
-                    .lanewise(LSHL, 4);
-            for (int g = 0; g < 4; g++) {
-                int x = xo + 256 * blk + 64 * g;
-                int k = so + 8 * blk + 2 * g;
-                float dxA = xd[k];
-                float dxB = xd[k + 1];
-                float sxA = dxA * xs[k];
-                float sxB = dxB * xs[k + 1];
-                int j = 2 * g;
-                // Sub-blocks j and j + 1: bytes (j & 3) and (j & 3) + 1 of the low or high int.
-                int sh = 16 * (g & 1);
-                int sc0 = (g < 2 ? sc0lo : sc0hi) >>> sh;
-                int mn0 = (g < 2 ? mn0lo : mn0hi) >>> sh;
-                int sc1 = (g < 2 ? sc1lo : sc1hi) >>> sh;
-                int mn1 = (g < 2 ? mn1lo : mn1hi) >>> sh;
-                long q = e0 + 48 + 32 * g;
-                ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
-                ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
-                IntVector p = v0.and((short) 15).or(h00.lanewise(LSHR, j).and((short) 16)).mul(ShortVector.fromArray(S, xq, x))
-                        .add(v1.and((short) 15).or(h01.lanewise(LSHR, j).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
-                a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, d0 * (sc0 & 0xFF) * dxA), a0);
-                p = v0.lanewise(ASHR, 4).and((short) 15).or(h00.lanewise(LSHR, j + 1).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 32))
-                        .add(v1.lanewise(ASHR, 4).and((short) 15).or(h01.lanewise(LSHR, j + 1).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 48)))
-                        .reinterpretAsInts();
-                a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, d0 * ((sc0 >>> 8) & 0xFF) * dxB), a0);
-                c0 += m0 * ((mn0 & 0xFF) * sxA + ((mn0 >>> 8) & 0xFF) * sxB);
-                q = e1 + 48 + 32 * g;
-                v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
-                v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
-                p = v0.and((short) 15).or(h10.lanewise(LSHR, j).and((short) 16)).mul(ShortVector.fromArray(S, xq, x))
-                        .add(v1.and((short) 15).or(h11.lanewise(LSHR, j).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 16))).reinterpretAsInts();
-                a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, d1 * (sc1 & 0xFF) * dxA), a1);
-                p = v0.lanewise(ASHR, 4).and((short) 15).or(h10.lanewise(LSHR, j + 1).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 32))
-                        .add(v1.lanewise(ASHR, 4).and((short) 15).or(h11.lanewise(LSHR, j + 1).and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 48)))
-                        .reinterpretAsInts();
-                a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
-                        .fma(FloatVector.broadcast(F, d1 * ((sc1 >>> 8) & 0xFF) * dxB), a1);
-                c1 += m1 * ((mn1 & 0xFF) * sxA + ((mn1 >>> 8) & 0xFF) * sxB);
+        int groups = cols / 64;
+        for (int gi = 0; gi < groups; gi++) {
+            int g = gi & 3;
+            long e0 = b0 + 176L * (gi >> 2);
+            long e1 = b1 + 176L * (gi >> 2);
+            int x = xo + 64 * gi;
+            int k = so + 2 * gi;
+            float dxA = xd[k];
+            float dxB = xd[k + 1];
+            float sxA = dxA * xs[k];
+            float sxB = dxB * xs[k + 1];
+            // Scales and mins of sub-blocks 2g, 2g + 1 as in q4kRows2.
+            int sc0;
+            int mn0;
+            int sc1;
+            int mn1;
+            if (g < 2) {
+                sc0 = w.get(LE_SHORT, e0 + 4 + 2 * g) & 0x3F3F;
+                mn0 = w.get(LE_SHORT, e0 + 8 + 2 * g) & 0x3F3F;
+                sc1 = w.get(LE_SHORT, e1 + 4 + 2 * g) & 0x3F3F;
+                mn1 = w.get(LE_SHORT, e1 + 8 + 2 * g) & 0x3F3F;
+            } else {
+                int low = w.get(LE_SHORT, e0 + 8 + 2 * g);
+                sc0 = (low & 0x0F0F) | ((w.get(LE_SHORT, e0 + 2 * g) >>> 2) & 0x3030);
+                mn0 = ((low >>> 4) & 0x0F0F) | ((w.get(LE_SHORT, e0 + 4 + 2 * g) >>> 2) & 0x3030);
+                low = w.get(LE_SHORT, e1 + 8 + 2 * g);
+                sc1 = (low & 0x0F0F) | ((w.get(LE_SHORT, e1 + 2 * g) >>> 2) & 0x3030);
+                mn1 = ((low >>> 4) & 0x0F0F) | ((w.get(LE_SHORT, e1 + 4 + 2 * g) >>> 2) & 0x3030);
             }
+            float d0 = Float.float16ToFloat(w.get(LE_SHORT, e0));
+            float d1 = Float.float16ToFloat(w.get(LE_SHORT, e1));
+            // Bits 0..7 of a widened qh byte survive the sign extension; shifted right by 2g and
+            // left by 4, bit 2g lands on 16 (sub-block 2g), and bit 2g + 1 one shift further.
+            int j = 2 * g;
+            long q = e0 + 48 + 32 * g;
+            ShortVector h0 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e0 + 16, LE).convertShape(B2S, S, 0))
+                    .lanewise(LSHL, 4).lanewise(LSHR, j);
+            ShortVector h1 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e0 + 32, LE).convertShape(B2S, S, 0))
+                    .lanewise(LSHL, 4).lanewise(LSHR, j);
+            ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
+            ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
+            IntVector p = v0.and((short) 15).or(h0.and((short) 16)).mul(ShortVector.fromArray(S, xq, x))
+                    .add(v1.and((short) 15).or(h1.and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 16)))
+                    .reinterpretAsInts();
+            a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d0 * (sc0 & 0xFF) * dxA), a0);
+            p = v0.lanewise(ASHR, 4).and((short) 15).or(h0.lanewise(LSHR, 1).and((short) 16))
+                    .mul(ShortVector.fromArray(S, xq, x + 32))
+                    .add(v1.lanewise(ASHR, 4).and((short) 15).or(h1.lanewise(LSHR, 1).and((short) 16))
+                            .mul(ShortVector.fromArray(S, xq, x + 48))).reinterpretAsInts();
+            a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d0 * ((sc0 >>> 8) & 0xFF) * dxB), a0);
+            c0 += Float.float16ToFloat(w.get(LE_SHORT, e0 + 2)) * ((mn0 & 0xFF) * sxA + ((mn0 >>> 8) & 0xFF) * sxB);
+            q = e1 + 48 + 32 * g;
+            h0 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e1 + 16, LE).convertShape(B2S, S, 0))
+                    .lanewise(LSHL, 4).lanewise(LSHR, j);
+            h1 = ((ShortVector) ByteVector.fromMemorySegment(B16, w, e1 + 32, LE).convertShape(B2S, S, 0))
+                    .lanewise(LSHL, 4).lanewise(LSHR, j);
+            v0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q, LE).convertShape(B2S, S, 0);
+            v1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + 16, LE).convertShape(B2S, S, 0);
+            p = v0.and((short) 15).or(h0.and((short) 16)).mul(ShortVector.fromArray(S, xq, x))
+                    .add(v1.and((short) 15).or(h1.and((short) 16)).mul(ShortVector.fromArray(S, xq, x + 16)))
+                    .reinterpretAsInts();
+            a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d1 * (sc1 & 0xFF) * dxA), a1);
+            p = v0.lanewise(ASHR, 4).and((short) 15).or(h0.lanewise(LSHR, 1).and((short) 16))
+                    .mul(ShortVector.fromArray(S, xq, x + 32))
+                    .add(v1.lanewise(ASHR, 4).and((short) 15).or(h1.lanewise(LSHR, 1).and((short) 16))
+                            .mul(ShortVector.fromArray(S, xq, x + 48))).reinterpretAsInts();
+            a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d1 * ((sc1 >>> 8) & 0xFF) * dxB), a1);
+            c1 += Float.float16ToFloat(w.get(LE_SHORT, e1 + 2)) * ((mn1 & 0xFF) * sxA + ((mn1 >>> 8) & 0xFF) * sxB);
         }
         out[at] = a0.reduceLanes(ADD) - c0;
         if (two) {
