@@ -51,7 +51,7 @@ final class Q5Dot {
      * set get 16.
      */
     static void rows2(MemorySegment w, long b0, long b1, int cols, short[] xq, int xo, float[] xd,
-                                int[] xs, int so, float[] out, int at, boolean two) {
+                      int[] xs, int so, float[] out, int at, boolean two) {
         ShortVector bits = ShortVector.fromArray(S, BITS, 0);
         ShortVector sixteen = ShortVector.broadcast(S, (short) 16);
         FloatVector a0 = FloatVector.zero(F);
