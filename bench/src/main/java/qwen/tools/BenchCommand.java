@@ -1,5 +1,9 @@
 package qwen.tools;
 
+import static qwen.tools.Figures.log;
+import static qwen.tools.Figures.median;
+import static qwen.tools.Figures.round;
+
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
@@ -168,22 +172,8 @@ public final class BenchCommand {
         return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() >> 20;
     }
 
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
     private static double secs(long nanos) {
         return nanos / 1e9;
-    }
-
-    private static double round(double v) {
-        return Math.round(v * 100) / 100.0;
-    }
-
-    private static void log(String format, Object... args) {
-        System.err.printf(format + "%n", args);
     }
 
     private static void deleteTree(Path root) throws IOException {

@@ -1,5 +1,9 @@
 package qwen.tools;
 
+import static qwen.tools.Figures.log;
+import static qwen.tools.Figures.median;
+import static qwen.tools.Figures.round;
+
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.StatusRuntimeException;
@@ -159,19 +163,5 @@ public final class GatewayBenchCommand {
                 Thread.sleep(1000);
             }
         }
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        java.util.Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
-    private static double round(double v) {
-        return Math.round(v * 100) / 100.0;
-    }
-
-    private static void log(String format, Object... args) {
-        System.err.printf(format + "%n", args);
     }
 }

@@ -1,5 +1,9 @@
 package qwen.tools;
 
+import static qwen.tools.Figures.log;
+import static qwen.tools.Figures.percentile;
+import static qwen.tools.Figures.round;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
@@ -286,22 +290,5 @@ public final class LoadCommand {
             level.ended(Status.Code.OK, false);
             next();
         }
-    }
-
-    private static double percentile(List<Double> values, int p) {
-        if (values.isEmpty()) {
-            return Double.NaN;
-        }
-        double[] sorted = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        int rank = (int) Math.ceil(p / 100.0 * sorted.length) - 1;
-        return sorted[Math.max(0, Math.min(sorted.length - 1, rank))];
-    }
-
-    private static double round(double v) {
-        return Math.round(v * 100) / 100.0;
-    }
-
-    private static void log(String format, Object... args) {
-        System.err.printf(format + "%n", args);
     }
 }

@@ -1,5 +1,10 @@
 package qwen.tools;
 
+import static qwen.tools.Figures.loadAverage;
+import static qwen.tools.Figures.log;
+import static qwen.tools.Figures.median;
+import static qwen.tools.Figures.round;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -134,27 +139,5 @@ public final class QuantBenchCommand {
             }
             return new double[] {median(prefill), median(decode)};
         }
-    }
-
-    private static double loadAverage() {
-        return round(java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-    }
-
-    private static double median(List<Double> v) {
-        return median(v.stream().mapToDouble(Double::doubleValue).toArray());
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
-    private static double round(double v) {
-        return Math.round(v * 100) / 100.0;
-    }
-
-    private static void log(String format, Object... args) {
-        System.err.printf(format + "%n", args);
     }
 }
