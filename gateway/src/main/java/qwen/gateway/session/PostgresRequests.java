@@ -15,6 +15,10 @@ import java.util.List;
  * stops the request and writes the outcome, and the cancelling gateway reads the outcome and deletes
  * the row. A request that ends unmarked deletes its own row; rows whose owner died expire and are
  * swept by any gateway.
+ *
+ * <p>A session turn's row also names its session: once the session's row is gone (DeleteSession on
+ * any gateway) the owner's poll finds the request as if it were marked, so a deleted session's turn
+ * is stopped whichever gateway took the delete, even one that deleted it before the turn registered.
  */
 final class PostgresRequests {
 
@@ -32,10 +36,15 @@ final class PostgresRequests {
 
     private final PostgresSessionStore store;
     private final String table;
+    private final String sessions;
 
-    PostgresRequests(PostgresSessionStore store, String table) {
+    /**
+     * @param sessions the session table; the requests' table is {@code <sessions>_requests}
+     */
+    PostgresRequests(PostgresSessionStore store, String sessions) {
         this.store = store;
-        this.table = table;
+        this.table = sessions + "_requests";
+        this.sessions = sessions;
         store.run(c -> {
             try (Statement s = c.createStatement()) {
                 s.execute("CREATE TABLE IF NOT EXISTS " + table + " ("
@@ -45,6 +54,8 @@ final class PostgresRequests {
                         + "cancel_requested BOOLEAN NOT NULL DEFAULT FALSE, "
                         + "outcome TEXT)");
                 s.execute("CREATE INDEX IF NOT EXISTS " + table + "_by_owner ON " + table + " (owner)");
+                // The session of a turn (tables made before it get the column here; NULL: stateless).
+                s.execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS session_id TEXT");
             }
             return null;
         });
@@ -55,15 +66,25 @@ final class PostgresRequests {
      * some gateway). A row that expired or was answered is taken over.
      */
     boolean claim(String requestId, String owner, Duration ttl) {
+        return claim(requestId, null, owner, ttl);
+    }
+
+    /**
+     * Registers a request for {@code owner} as {@link #claim(String, String, Duration)} does, naming
+     * the session it is a turn of ({@code sessionId}; null for a stateless request).
+     */
+    boolean claim(String requestId, String sessionId, String owner, Duration ttl) {
         return store.run(c -> {
-            try (PreparedStatement s = c.prepareStatement("INSERT INTO " + table + " AS r (request_id, owner, expires)"
-                    + " VALUES (?, ?, clock_timestamp() + ? * interval '1 millisecond')"
+            try (PreparedStatement s = c.prepareStatement("INSERT INTO " + table + " AS r"
+                    + " (request_id, owner, expires, session_id)"
+                    + " VALUES (?, ?, clock_timestamp() + ? * interval '1 millisecond', ?)"
                     + " ON CONFLICT (request_id) DO UPDATE SET owner = EXCLUDED.owner, expires = EXCLUDED.expires,"
-                    + " cancel_requested = FALSE, outcome = NULL"
+                    + " cancel_requested = FALSE, outcome = NULL, session_id = EXCLUDED.session_id"
                     + " WHERE r.expires < clock_timestamp() OR r.outcome IS NOT NULL")) {
                 s.setString(1, requestId);
                 s.setString(2, owner);
                 s.setLong(3, ttl.toMillis());
+                s.setString(4, sessionId);
                 return s.executeUpdate() == 1;
             }
         });
@@ -94,11 +115,15 @@ final class PostgresRequests {
         });
     }
 
-    /** The owner's requests that another gateway asked to cancel and that have no answer yet. */
+    /**
+     * The owner's requests to stop that have no answer yet: those another gateway asked to cancel,
+     * and turns whose session no longer exists (deleted through any gateway).
+     */
     List<String> cancelsFor(String owner) {
         return store.run(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT request_id FROM " + table
-                    + " WHERE owner = ? AND cancel_requested AND outcome IS NULL")) {
+            try (PreparedStatement s = c.prepareStatement("SELECT request_id FROM " + table + " r"
+                    + " WHERE owner = ? AND outcome IS NULL AND (cancel_requested OR (session_id IS NOT NULL"
+                    + " AND NOT EXISTS (SELECT 1 FROM " + sessions + " s WHERE s.id = r.session_id)))")) {
                 s.setString(1, owner);
                 List<String> ids = new ArrayList<>();
                 try (ResultSet r = s.executeQuery()) {

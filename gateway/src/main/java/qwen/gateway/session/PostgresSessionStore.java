@@ -196,6 +196,23 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
     }
 
     @Override
+    public Optional<String> deleteNamingTurn(String id) {
+        return run(c -> {
+            // One statement: the lease read is the one the delete removed, so a turn that gives its
+            // lease back after this finds the row gone (RowLease.release), and one that gave it back
+            // before is not named.
+            try (PreparedStatement s = c.prepareStatement("DELETE FROM " + table + " WHERE id = ? RETURNING"
+                    + " CASE WHEN turn_token IS NOT NULL AND turn_expires >= clock_timestamp()"
+                    + " THEN COALESCE(turn_request, '') ELSE '' END")) {
+                s.setString(1, id);
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? Optional.of(r.getString(1)) : Optional.<String>empty();
+                }
+            }
+        });
+    }
+
+    @Override
     public Session appendTurn(String id, SessionMessage user, SessionMessage assistant) {
         return run(c -> {
             c.setAutoCommit(false);
@@ -307,34 +324,51 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
         }
 
         @Override
-        public void release() {
+        public boolean release() {
             if (!released.compareAndSet(false, true)) {
-                return;
+                return false;
             }
             renewal.cancel(false);
             try {
-                run(c -> {
+                return run(c -> {
                     try (PreparedStatement s = c.prepareStatement("UPDATE " + table + " SET turn_token = NULL, "
                             + "turn_request = NULL, turn_expires = NULL WHERE id = ? AND turn_token = ?")) {
                         s.setString(1, id);
                         s.setString(2, token);
-                        return s.executeUpdate();
+                        if (s.executeUpdate() == 1) {
+                            return false;
+                        }
+                    }
+                    // Not ours any more: the session was deleted (its deleter left the KV to us), or
+                    // the lease expired and another gateway's turn holds it now (its KV is in use).
+                    try (PreparedStatement s = c.prepareStatement("SELECT 1 FROM " + table + " WHERE id = ?")) {
+                        s.setString(1, id);
+                        try (ResultSet r = s.executeQuery()) {
+                            return !r.next();
+                        }
                     }
                 });
             } catch (RuntimeException e) {
                 LOG.warnf("session %s: giving the turn's lease back failed (%s); it expires within %s",
                         id, e.getMessage(), turnLease);
+                return false;
             }
         }
 
         @Override
-        public void releaseLater() {
-            if (!released.get()) {
-                try {
-                    leases.execute(this::release);
-                } catch (java.util.concurrent.RejectedExecutionException e) {
-                    release(); // the store is closing
+        public void releaseLater(Runnable ifDeleted) {
+            if (released.get()) {
+                return;
+            }
+            Runnable release = () -> {
+                if (release()) {
+                    ifDeleted.run();
                 }
+            };
+            try {
+                leases.execute(release);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                release.run(); // the store is closing
             }
         }
     }
@@ -357,7 +391,7 @@ public final class PostgresSessionStore implements SessionStore, AutoCloseable {
      * Cancel to the gateway that runs the request; made when missing.
      */
     PostgresRequests requests() {
-        return new PostgresRequests(this, table + "_requests");
+        return new PostgresRequests(this, table);
     }
 
     /** How long a turn's lease lasts without renewal; running requests' rows last as long. */

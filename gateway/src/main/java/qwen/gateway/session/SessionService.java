@@ -5,12 +5,14 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Clock;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.jboss.logging.Logger;
+import qwen.gateway.chat.CancelOutcome;
 import qwen.gateway.chat.ChatMessage.Role;
 import qwen.gateway.chat.ChatTemplate;
 import qwen.gateway.chat.Conversation;
@@ -32,6 +34,12 @@ import qwen.gateway.tokenizer.QwenTokenizer;
  * kept (so the next turn prefills only its new tokens), and commits (user message, stripped reply)
  * when the turn ends with STOP or LENGTH. A cancelled or failed turn commits nothing. One turn runs
  * per session at a time.
+ *
+ * <p>Deleting a session stops its running turn wherever it runs (this gateway, or another one
+ * sharing a networked store). The outcome is decided by the store's order of the turn's commit and
+ * the delete: a turn that committed first ends with its own Finished (its exchange went with the
+ * session); any other ends with CANCELLED and commits nothing, even one whose generation had just
+ * completed. The KV is freed by the gateway that runs the turn, once it has ended.
  *
  * <p>Every method does blocking work (file I/O, tokenization); call it off event-loop threads.
  */
@@ -65,6 +73,10 @@ public class SessionService {
         private final String requestId;
         private final CompletableFuture<Void> ended = new CompletableFuture<>();
         private volatile TurnLease lease = TurnLease.LOCAL;
+        /** The session's KV identity, once the session is read under the lease. */
+        private volatile String sequenceId;
+        /** Deleted through this gateway, which frees the KV once the turn has ended. */
+        private volatile boolean deletedHere;
 
         RunningTurn(String requestId) {
             this.requestId = requestId;
@@ -125,20 +137,22 @@ public class SessionService {
     }
 
     /**
-     * Deletes a session: cancels its running turn, removes its history and frees its KV on the
-     * shards.
+     * Deletes a session: removes its history, stops its running turn (on this gateway, or on the
+     * gateway sharing the store that runs it) and frees its KV on the shards.
      *
      * @throws GatewayException NOT_FOUND naming the id
      */
     public void delete(String sessionId) {
         Session session = require(sessionId);
-        if (!store.delete(sessionId)) {
+        Optional<String> leasedBy = store.deleteNamingTurn(sessionId);
+        if (leasedBy.isEmpty()) {
             throw notFound(sessionId);
         }
         // From here no new turn can start (it re-reads the session under its reservation). A running
         // turn is cancelled and awaited, so that the engine has settled its KV before it is freed.
         RunningTurn turn = running.get(sessionId);
         if (turn != null) {
+            turn.deletedHere = true;
             generations.cancel(turn.requestId());
             try {
                 turn.ended().get(CANCEL_WAIT_SECONDS, TimeUnit.SECONDS);
@@ -148,8 +162,24 @@ public class SessionService {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        } else if (!leasedBy.get().isEmpty()) {
+            // The turn runs on another gateway. It stops the turn when its poll finds the session
+            // gone (or the cancel's mark), and frees the KV it holds once the turn has ended: its
+            // lease finds the row deleted. Waiting for the cancel's answer makes the delete return
+            // after the turn has stopped; when the owner is slow to answer, it still stops it.
+            stopElsewhere(sessionId, leasedBy.get());
         }
         generations.release(session.sequenceId());
+    }
+
+    private void stopElsewhere(String sessionId, String requestId) {
+        try {
+            CancelOutcome outcome = generations.cancelAnywhere(requestId);
+            LOG.debugf("session %s deleted; its turn %s on another gateway: %s", sessionId, requestId, outcome);
+        } catch (GatewayException e) {
+            LOG.warnf("session %s deleted; its turn %s on another gateway stops at that gateway's next poll (%s)",
+                    sessionId, requestId, e.getMessage());
+        }
     }
 
     /**
@@ -183,17 +213,15 @@ public class SessionService {
             turn.lease = store.leaseTurn(sessionId, requestId);
             // Read under the reservation: the previous turn has committed, so this is the latest history.
             Session session = require(sessionId);
+            turn.sequenceId = session.sequenceId();
             String system = systemOverride == null ? session.systemPrompt() : systemOverride;
             int[] promptIds = prompts.build(new Conversation(system, session.turns(), userMessage));
             limits.checkPrompt("user_message", promptIds.length);
             GenerationRequest request = new GenerationRequest(requestId, sessionId, session.sequenceId(), true,
                     promptIds, settings);
             return generations.generate(request)
-                    .onItem().invoke(event -> {
-                        if (event instanceof Finished finished) {
-                            finish(sessionId, turn, userMessage, finished);
-                        }
-                    })
+                    .onItem().transform(event -> event instanceof Finished finished
+                            ? finish(sessionId, turn, userMessage, finished) : event)
                     .onTermination().invoke(() -> end(sessionId, turn, false));
         } catch (RuntimeException e) {
             end(sessionId, turn, true);
@@ -201,19 +229,25 @@ public class SessionService {
         }
     }
 
-    /** Commits a finished turn and ends the reservation, before Finished reaches the client. */
-    private void finish(String sessionId, RunningTurn turn, String userMessage, Finished finished) {
+    /**
+     * Commits a finished turn and ends the reservation, before Finished reaches the client. A turn
+     * whose session was deleted before it could commit ends as CANCELLED: what the client is told
+     * matches what the session kept.
+     */
+    private Finished finish(String sessionId, RunningTurn turn, String userMessage, Finished finished) {
         try {
             if (finished.reason() == FinishReason.STOP || finished.reason() == FinishReason.LENGTH) {
                 String reply = finished.text().strip();
                 store.appendTurn(sessionId, message(Role.USER, userMessage), message(Role.ASSISTANT, reply));
             }
+            return finished;
         } catch (GatewayException e) {
             if (e.kind() != GatewayException.Kind.NOT_FOUND) {
                 throw e;
             }
-            // Deleted while the turn ran: there is nothing to commit to.
             LOG.debugf("session %s was deleted during request %s; turn not committed", sessionId, turn.requestId());
+            return new Finished(FinishReason.CANCELLED, "", finished.text(), finished.completionIds(),
+                    finished.usage(), finished.timeToFirstTokenNanos(), finished.totalNanos(), finished.queueNanos());
         } finally {
             // The lease goes back before Finished reaches the client: its next turn, sent to any
             // gateway as soon as it has seen Finished, finds the session free.
@@ -224,15 +258,25 @@ public class SessionService {
     /**
      * Ends a turn's reservation and gives its lease back ({@code now}: blocking, else off this
      * thread, which may be one that must not block); idempotent (Finished ends it, and so does the
-     * stream's end).
+     * stream's end). When the lease finds that another gateway deleted the session meanwhile, the
+     * KV is this gateway's to free (the deleter can only free its own gateway's sequences).
      */
     private void end(String sessionId, RunningTurn turn, boolean now) {
         running.remove(sessionId, turn);
         if (turn.ended().complete(null)) {
+            Runnable freeKv = () -> {
+                if (!turn.deletedHere && turn.sequenceId != null) {
+                    LOG.debugf("session %s was deleted during request %s; freeing its KV", sessionId,
+                            turn.requestId());
+                    generations.release(turn.sequenceId);
+                }
+            };
             if (now) {
-                turn.lease.release();
+                if (turn.lease.release()) {
+                    freeKv.run();
+                }
             } else {
-                turn.lease.releaseLater();
+                turn.lease.releaseLater(freeKv);
             }
         }
     }

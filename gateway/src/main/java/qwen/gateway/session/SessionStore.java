@@ -35,6 +35,18 @@ public interface SessionStore {
     boolean delete(String id);
 
     /**
+     * Deletes a session and names the turn that held its lease ({@link #leaseTurn}) at that moment,
+     * in the same atomic step: that turn's gateway sees the session gone when it gives the lease
+     * back ({@link TurnLease#release()} returns true) and frees the turn's KV itself.
+     *
+     * @return empty when there was no session; else the request id of the turn whose lease was live
+     *     when the session was deleted, or "" when none was (always "" for a store without leases)
+     */
+    default java.util.Optional<String> deleteNamingTurn(String id) {
+        return delete(id) ? java.util.Optional.of("") : java.util.Optional.empty();
+    }
+
+    /**
      * Appends one (user, assistant) exchange to a session's history and sets its update time.
      *
      * @return the session as stored now

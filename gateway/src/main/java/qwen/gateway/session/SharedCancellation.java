@@ -24,7 +24,8 @@ import qwen.gateway.chat.Generations;
  * a request this gateway does not run marks its row; one thread per gateway polls every
  * {@code pollInterval} for marks on its own requests (only while it runs any), stops them and
  * writes the outcome, which the cancelling gateway waits for. So a cancel takes effect within one
- * poll interval, one round trip and one decode step, wherever it arrives.
+ * poll interval, one round trip and one decode step, wherever it arrives. A session turn whose
+ * session was deleted (through any gateway) is found by the same poll and stopped the same way.
  *
  * <p>The same thread renews this gateway's rows every third of {@code ttl} and deletes expired
  * rows of any gateway (one that died mid-request, or an answer nobody read).
@@ -64,7 +65,7 @@ public final class SharedCancellation extends ForwardingGenerations {
     public Multi<GenerationEvent> generate(GenerationRequest request) {
         return Multi.createFrom().deferred(() -> {
             String id = request.requestId();
-            if (!requests.claim(id, owner, ttl)) {
+            if (!requests.claim(id, request.sessionId(), owner, ttl)) {
                 throw new GatewayException(GatewayException.Kind.ALREADY_EXISTS,
                         "request id " + id + " is already in use (a request with it runs on a gateway)");
             }

@@ -12,11 +12,12 @@ public interface TurnLease {
     /** The lease of a store that only one gateway uses: the gateway's own reservation is enough. */
     TurnLease LOCAL = new TurnLease() {
         @Override
-        public void release() {
+        public boolean release() {
+            return false;
         }
 
         @Override
-        public void releaseLater() {
+        public void releaseLater(Runnable ifDeleted) {
         }
     };
 
@@ -26,9 +27,20 @@ public interface TurnLease {
                 + " is already running a turn (request_id " + runningRequestId + "); wait for it to finish or cancel it");
     }
 
-    /** Gives the turn back now (blocking I/O): the next turn, on any gateway, may start once this returns. */
-    void release();
+    /**
+     * Gives the turn back now (blocking I/O): the next turn, on any gateway, may start once this
+     * returns.
+     *
+     * @return true when the session was deleted while this lease held it (on any gateway): the
+     *     gateway that deleted it left the turn's KV to this one to free; false otherwise, and on
+     *     every call after the first
+     */
+    boolean release();
 
-    /** Gives the turn back without blocking the caller, for threads that must not block. */
-    void releaseLater();
+    /**
+     * Gives the turn back without blocking the caller, for threads that must not block; runs
+     * {@code ifDeleted} afterwards (on another thread) when {@link #release()} would have returned
+     * true.
+     */
+    void releaseLater(Runnable ifDeleted);
 }
