@@ -125,6 +125,20 @@ class DeleteOnAnyGatewayTest {
     }
 
     @Test
+    void deletingThroughTheGatewayThatRunsTheTurnWorksAsBefore() throws Exception {
+        Session session = a.sessions().create(null, "streaming on A, deleted on A", Map.of()).session();
+        String kvOnA = a.engine().shardSequenceId(session.sequenceId());
+        Stream running = turn(a, session.id(), "turn-deleted-on-a", 2000);
+        waitFor(running::hasDelta, "a token on A");
+        a.sessions().delete(session.id());
+        running.end().get(1, TimeUnit.SECONDS); // the delete returned once the turn had stopped
+        assertEquals(FinishReason.CANCELLED, running.finished().reason());
+        waitFor(() -> shardA.heldPositions(kvOnA) == 0, "A to free the deleted session's KV");
+        waitFor(() -> !a.store().requests().holds("turn-deleted-on-a"), "the turn's request row to go");
+        assertGone(session.id());
+    }
+
+    @Test
     void deletingAnIdleSessionThroughEitherGatewayWorksAsBefore() throws Exception {
         Session session = b.sessions().create(null, "idle", Map.of()).session();
         Finished done = assertInstanceOf(Finished.class, b.run(session.id(), "Hi", "idle-turn", 2).getLast());
@@ -134,7 +148,7 @@ class DeleteOnAnyGatewayTest {
         assertEquals(1, a.sessions().get(session.id()).session().turns().size(), "A reads the committed turn");
 
         b.sessions().delete(session.id());
-        assertEquals(0, shardB.heldPositions(kvOnB), "the delete freed the KV before it returned");
+        waitFor(() -> shardB.heldPositions(kvOnB) == 0, "B to free the deleted session's KV");
         assertGone(session.id());
     }
 
