@@ -42,8 +42,8 @@ public interface SessionStore {
      * @return empty when there was no session; else the request id of the turn whose lease was live
      *     when the session was deleted, or "" when none was (always "" for a store without leases)
      */
-    default java.util.Optional<String> deleteNamingTurn(String id) {
-        return delete(id) ? java.util.Optional.of("") : java.util.Optional.empty();
+    default Optional<String> deleteNamingTurn(String id) {
+        return delete(id) ? Optional.of("") : Optional.empty();
     }
 
     /**
