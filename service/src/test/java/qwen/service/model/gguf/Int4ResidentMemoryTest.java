@@ -15,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 import qwen.service.engine.EngineOptions;
 import qwen.service.engine.Generator;
 import qwen.service.engine.ShardEngine;
+import qwen.service.model.ProcStatus;
 import qwen.service.sampling.SamplingParams;
 
 /**
@@ -43,33 +44,19 @@ class Int4ResidentMemoryTest {
         RandomGguf.qwen18b(GgmlType.Q4_0, 1).write(file);
         long fileBytes = Files.size(file);
         System.gc();
-        long before = rss();
-        String peakWriting = status("VmHWM");
+        long before = ProcStatus.rss();
+        String peakWriting = ProcStatus.line("VmHWM");
         long peak;
         try (ShardEngine e = ShardEngine.open(new EngineOptions(file, null, EngineOptions.KernelSet.VECTOR, 2, 64L << 20))) {
             int[] prompt = new SplittableRandom(3).ints(40, 0, 151643).toArray();
             Generator.Result r = Generator.generate(e, prompt, 9, SamplingParams.greedy(0), Set.of(), id -> { });
             assertEquals(9, r.ids().length);
-            peak = rss();
+            peak = ProcStatus.rss();
             System.out.printf("Q4_0 1.8B: file %d MB; VmRSS %d MB before loading (%s after writing the file), %d MB after"
                             + " generating (%s, %s; %s)%n", fileBytes >> 20, before >> 20, peakWriting, peak >> 20,
-                    status("RssAnon"), status("RssFile"), status("VmHWM"));
+                    ProcStatus.line("RssAnon"), ProcStatus.line("RssFile"), ProcStatus.line("VmHWM"));
         }
         assertTrue(fileBytes > 1_000_000_000L, "the file holds the whole model: " + fileBytes);
         assertTrue(peak < LIMIT, "resident set " + (peak >> 20) + " MB, limit " + (LIMIT >> 20) + " MB");
-    }
-
-    private static long rss() throws Exception {
-        String kb = status("VmRSS").replaceAll("[^0-9]", "");
-        return Long.parseLong(kb) << 10;
-    }
-
-    private static String status(String key) throws Exception {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith(key + ":")) {
-                return line.trim().replaceAll("\\s+", " ");
-            }
-        }
-        throw new IllegalStateException(key + " not in /proc/self/status");
     }
 }
