@@ -31,7 +31,7 @@ import qwen.service.sampling.SamplingParams;
  * lm_head's 594 MB, read at every step, are the model itself (1245 MB); the rest is the test
  * JVM's (Java heap 230 to 270 MB resident under the default G1 sizing, about 110 MB of GC, code,
  * metaspace and malloc arenas, 26 MB of JDK files) and about 52 MB of wte pages, which the kernel
- * maps a large folio at a time for the 49 embedding rows read. Under 1.4 GB needs the head
+ * maps a large folio at a time for the few dozen embedding rows read. Under 1.4 GB needs the head
  * quantized (the GGUF Q4_0 model of {@code Int4ResidentMemoryTest} measures 1284 MB).
  *
  * <p>It writes a 1.9 GB file and runs the full model on the CPU (about 40 s on two cores), so it
@@ -79,7 +79,7 @@ class GptqResidentMemoryTest {
                     Runtime.getRuntime().totalMemory() >> 20);
         }
         assertEquals(StreamedGptqCheckpoint.QWEN_INT4_TENSOR_BYTES, tensorBytes, "the tensors of Qwen-1_8B-Chat-Int4");
-        // 603 MB of qweight alone would stay mapped if the loader kept the source pages.
+        // Before the loader released them, the source tensors kept about 630 MB of file pages here.
         assertTrue(fileAfterLoad < SOURCE_LIMIT, "file pages resident after loading: " + (fileAfterLoad >> 20)
                 + " MB; the GPTQ source tensors were not released after repacking");
         assertTrue(peak < LIMIT, "resident set " + (peak >> 20) + " MB, limit " + (LIMIT >> 20) + " MB");
