@@ -10,7 +10,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
@@ -66,25 +65,16 @@ class CancelOnAnyGatewayTest {
     }
 
     /** A stateless request of up to 2,000 tokens (about 40 s of steps) on {@code gateway}, collecting its events. */
-    private static Stream stream(StoreGateway gateway, String requestId) {
+    private static EventStream stream(StoreGateway gateway, String requestId) {
         GenerationSettings settings = GenerationSettings.resolve(StoreGateway.greedy(2000), StoreGateway.DEFAULTS);
-        Stream stream = new Stream(new CopyOnWriteArrayList<>(), new CompletableFuture<>());
-        gateway.generations().generate(new GenerationRequest(requestId, null, "stateless-" + requestId, false,
-                        new int[] {1, 2, 3, 4}, settings))
-                .subscribe().with(stream.events()::add, stream.end()::completeExceptionally, () -> stream.end().complete(null));
-        return stream;
-    }
-
-    private record Stream(List<GenerationEvent> events, CompletableFuture<Void> end) {
-        boolean hasDelta() {
-            return events.stream().anyMatch(e -> e instanceof GenerationEvent.Delta);
-        }
+        return EventStream.of(gateway.generations().generate(new GenerationRequest(requestId, null,
+                "stateless-" + requestId, false, new int[] {1, 2, 3, 4}, settings)));
     }
 
     @Test
     void aStreamOnOneGatewayIsCancelledThroughTheOther() throws Exception {
         int heldBefore = shardA.sequencesHeld();
-        Stream running = stream(a, "long-on-a");
+        EventStream running = stream(a, "long-on-a");
         waitFor(running::hasDelta, "a token on A");
         assertEquals(heldBefore + 1, shardA.sequencesHeld(), "A's shard holds the stream's KV");
 

@@ -15,7 +15,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
@@ -69,22 +68,9 @@ class DeleteOnAnyGatewayTest {
         StoreGateway.closeAll(url, table, a, b);
     }
 
-    private record Stream(List<GenerationEvent> events, CompletableFuture<Void> end) {
-        boolean hasDelta() {
-            return events.stream().anyMatch(e -> e instanceof GenerationEvent.Delta);
-        }
-
-        Finished finished() {
-            return assertInstanceOf(Finished.class, events.getLast());
-        }
-    }
-
     /** A session turn on {@code gateway} of up to {@code maxNewTokens} (20 ms each on A), collecting its events. */
-    private static Stream turn(StoreGateway gateway, String sessionId, String requestId, int maxNewTokens) {
-        Stream stream = new Stream(new CopyOnWriteArrayList<>(), new CompletableFuture<>());
-        gateway.turn(sessionId, "Tell me a long story", requestId, maxNewTokens)
-                .subscribe().with(stream.events()::add, stream.end()::completeExceptionally, () -> stream.end().complete(null));
-        return stream;
+    private static EventStream turn(StoreGateway gateway, String sessionId, String requestId, int maxNewTokens) {
+        return EventStream.of(gateway.turn(sessionId, "Tell me a long story", requestId, maxNewTokens));
     }
 
     @Test
@@ -92,7 +78,7 @@ class DeleteOnAnyGatewayTest {
         int heldBefore = shardA.sequencesHeld();
         Session session = a.sessions().create(null, "streaming on A", Map.of()).session();
         String kvOnA = a.engine().shardSequenceId(session.sequenceId());
-        Stream running = turn(a, session.id(), "turn-on-a", 2000);
+        EventStream running = turn(a, session.id(), "turn-on-a", 2000);
         waitFor(running::hasDelta, "a token on A");
         assertEquals(heldBefore + 1, shardA.sequencesHeld(), "A's shard holds the turn's KV");
         assertEquals("turn-on-a", a.sessions().get(session.id()).runningRequestId());
@@ -128,7 +114,7 @@ class DeleteOnAnyGatewayTest {
     void deletingThroughTheGatewayThatRunsTheTurnWorksAsBefore() throws Exception {
         Session session = a.sessions().create(null, "streaming on A, deleted on A", Map.of()).session();
         String kvOnA = a.engine().shardSequenceId(session.sequenceId());
-        Stream running = turn(a, session.id(), "turn-deleted-on-a", 2000);
+        EventStream running = turn(a, session.id(), "turn-deleted-on-a", 2000);
         waitFor(running::hasDelta, "a token on A");
         a.sessions().delete(session.id());
         running.end().get(1, TimeUnit.SECONDS); // the delete returned once the turn had stopped
@@ -170,7 +156,7 @@ class DeleteOnAnyGatewayTest {
     void aDeleteThatReachesTheStoreBeforeTheTurnsCommitEndsItCancelledWithNothingKept() throws Exception {
         Session session = a.sessions().create(null, "delete first", Map.of()).session();
         String kvOnA = a.engine().shardSequenceId(session.sequenceId());
-        Stream running = turn(a, session.id(), "race-delete-first", 30);
+        EventStream running = turn(a, session.id(), "race-delete-first", 30);
         waitFor(running::hasDelta, "a token on A");
         CompletableFuture<Void> delete;
         try (Connection lock = lockRow(session.id())) {
@@ -194,7 +180,7 @@ class DeleteOnAnyGatewayTest {
     void aTurnThatCommitsBeforeTheDeleteReachesTheStoreKeepsItsReasonAndGoesWithTheSession() throws Exception {
         Session session = a.sessions().create(null, "commit first", Map.of()).session();
         String kvOnA = a.engine().shardSequenceId(session.sequenceId());
-        Stream running = turn(a, session.id(), "race-commit-first", 30);
+        EventStream running = turn(a, session.id(), "race-commit-first", 30);
         waitFor(running::hasDelta, "a token on A");
         CompletableFuture<Void> delete;
         try (Connection lock = lockRow(session.id())) {

@@ -9,8 +9,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -73,16 +71,13 @@ class FileStoreDeleteTest {
     void aRunningTurnIsCancelledAndItsKvFreed() throws Exception {
         Session session = sessions.create(null, "running", Map.of()).session();
         String kv = engine.shardSequenceId(session.sequenceId());
-        List<GenerationEvent> events = new CopyOnWriteArrayList<>();
-        CompletableFuture<Void> end = new CompletableFuture<>();
-        sessions.chat(session.id(), "Tell me a long story", null, StoreGateway.greedy(2000), "long-turn")
-                .subscribe().with(events::add, end::completeExceptionally, () -> end.complete(null));
-        Await.until(() -> events.stream().anyMatch(e -> e instanceof GenerationEvent.Delta), Duration.ofSeconds(20),
-                "a token");
+        EventStream turn = EventStream.of(sessions.chat(session.id(), "Tell me a long story", null,
+                StoreGateway.greedy(2000), "long-turn"));
+        Await.until(turn::hasDelta, Duration.ofSeconds(20), "a token");
 
         sessions.delete(session.id());
-        end.get(1, TimeUnit.SECONDS); // the delete returned once the turn had stopped
-        assertEquals(FinishReason.CANCELLED, assertInstanceOf(Finished.class, events.getLast()).reason());
+        turn.end().get(1, TimeUnit.SECONDS); // the delete returned once the turn had stopped
+        assertEquals(FinishReason.CANCELLED, turn.finished().reason());
         Await.until(() -> shard.heldPositions(kv) == 0 && shard.sequencesHeld() == 0, Duration.ofSeconds(20),
                 "the deleted session's KV to be freed");
         assertGone(session.id());
