@@ -34,7 +34,7 @@ class RandomCheckpointTest {
         assertEquals(1e-6, c.get("layer_norm_epsilon").asDouble());
         assertFalse(c.get("tie_word_embeddings").asBoolean());
         assertEquals("bfloat16", c.get("torch_dtype").asText());
-        Set<String> real = fieldNames(JSON.readTree(ModelDirectoryTest.QWEN_1_8B_CHAT_CONFIG));
+        Set<String> real = fieldNames(JSON.readTree(PublishedConfigs.QWEN_1_8B_CHAT));
         assertEquals(real, fieldNames(c));
     }
 

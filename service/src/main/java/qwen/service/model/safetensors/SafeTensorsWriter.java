@@ -34,21 +34,29 @@ public final class SafeTensorsWriter {
      * One tensor to write.
      *
      * @param name tensor name
-     * @param dtype element type
+     * @param dtypeTag the safetensors dtype ("F32", "BF16", "I32", ...: any the format defines)
      * @param shape dimensions, outermost first
      * @param fill writes the tensor's bytes (little-endian, row-major) into the slice it is given;
-     *     the slice is exactly elementCount * dtype.bytes() long and belongs to a shared arena, so
+     *     the slice is exactly elementCount * element bytes long and belongs to a shared arena, so
      *     the fill may split the work across threads as long as it returns only when all are done
      */
-    public record TensorSpec(String name, DType dtype, long[] shape, Consumer<MemorySegment> fill) {
+    public record TensorSpec(String name, String dtypeTag, long[] shape, Consumer<MemorySegment> fill) {
 
         public TensorSpec {
+            if (TensorInfo.formatBytes(dtypeTag) < 0) {
+                throw new IllegalArgumentException(name + ": '" + dtypeTag + "' is not a safetensors dtype");
+            }
             shape = shape.clone();
+        }
+
+        /** A tensor of one of the element types this server loads. */
+        public TensorSpec(String name, DType dtype, long[] shape, Consumer<MemorySegment> fill) {
+            this(name, dtype.tag(), shape, fill);
         }
 
         /** Bytes of data this tensor occupies. */
         public long byteSize() {
-            long count = dtype.bytes();
+            long count = TensorInfo.formatBytes(dtypeTag);
             for (long d : shape) {
                 count = Math.multiplyExact(count, d);
             }
@@ -99,7 +107,7 @@ public final class SafeTensorsWriter {
                 throw new IllegalArgumentException(t.name() + ": negative dimension in " + Arrays.toString(t.shape()));
             }
             ObjectNode entry = root.putObject(t.name());
-            entry.put("dtype", t.dtype().tag());
+            entry.put("dtype", t.dtypeTag());
             ArrayNode shape = entry.putArray("shape");
             Arrays.stream(t.shape()).forEach(shape::add);
             long end = offset + t.byteSize();

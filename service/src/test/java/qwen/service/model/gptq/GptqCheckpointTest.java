@@ -5,13 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -35,6 +32,7 @@ import qwen.service.model.Matrix;
 import qwen.service.model.QuantBlocks;
 import qwen.service.model.RandomCheckpoint;
 import qwen.service.model.ShardWeights;
+import qwen.service.model.safetensors.SafeTensorsWriter;
 
 /**
  * GPTQ checkpoints made here from random F16 weights with AutoGPTQ's documented packing (SPEC
@@ -225,34 +223,10 @@ class GptqCheckpointTest {
         }
     }
 
-    /** The safetensors layout: u64 header length, JSON header, data; written here for any dtype tag. */
-    private static void writeSafetensors(Path file, List<Tensor> tensors) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode header = json.createObjectNode();
-        long offset = 0;
-        for (Tensor t : tensors) {
-            ObjectNode e = header.putObject(t.name());
-            e.put("dtype", t.dtype());
-            var shape = e.putArray("shape");
-            for (long d : t.shape()) {
-                shape.add(d);
-            }
-            var offsets = e.putArray("data_offsets");
-            offsets.add(offset);
-            offsets.add(offset + t.bytes().length);
-            offset += t.bytes().length;
-        }
-        byte[] h = json.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
-        int padded = (h.length + 7) / 8 * 8;
-        ByteBuffer out = ByteBuffer.allocate(8 + padded + (int) offset).order(ByteOrder.LITTLE_ENDIAN);
-        out.putLong(padded);
-        out.put(h);
-        for (int i = h.length; i < padded; i++) {
-            out.put((byte) ' ');
-        }
-        for (Tensor t : tensors) {
-            out.put(t.bytes());
-        }
-        Files.write(file, out.array());
+    /** Through the project's writer, each tensor's bytes copied into its slice. */
+    private static void writeSafetensors(Path file, List<Tensor> tensors) {
+        SafeTensorsWriter.write(file, tensors.stream().map(t -> new SafeTensorsWriter.TensorSpec(t.name(), t.dtype(),
+                t.shape(), slice -> MemorySegment.copy(MemorySegment.ofArray(t.bytes()), 0, slice, 0, t.bytes().length)))
+                .toList());
     }
 }

@@ -1,27 +1,24 @@
 package qwen.service.model.gptq;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import qwen.service.model.CheckpointLayout;
 import qwen.service.model.ModelDirectory;
+import qwen.service.model.PublishedConfigs;
+import qwen.service.model.safetensors.SafeTensorsWriter;
+import qwen.service.model.safetensors.SafeTensorsWriter.TensorSpec;
 
 /**
  * A GPTQ Int4 checkpoint at Qwen-1_8B-Chat-Int4's shapes (SPEC 7.1: hidden 2048, 24 blocks, 16
  * heads, MLP width 5504, vocab 151936, group 128, symmetric zeros, g_idx = i / 128, f16 wte and
- * lm_head), written tensor by tensor through a 4 MiB buffer so that the 1.88 GB file never sits in
- * this JVM's memory. The packed weights are random words, the scales small positive f16 and the
+ * lm_head), written through {@link SafeTensorsWriter}: each tensor's elements go straight into its
+ * slice of the mapped file, so the 1.88 GB never sit on this JVM's heap. The packed weights are random words, the scales small positive f16 and the
  * embedding and head small random f16: a model for measuring memory and running generation with
  * finite logits, not for its outputs.
  */
@@ -36,59 +33,12 @@ final class StreamedGptqCheckpoint {
     /** Tensor bytes of Qwen-1_8B-Chat-Int4's model.safetensors (SPEC 7.1 size check). */
     static final long QWEN_INT4_TENSOR_BYTES = 1_877_311_488L;
 
-    /** Qwen-1_8B-Chat's config.json, every field as published. */
-    private static final String CONFIG = """
-            {
-              "architectures": ["QWenLMHeadModel"],
-              "attn_dropout_prob": 0.0,
-              "auto_map": {
-                "AutoConfig": "configuration_qwen.QWenConfig",
-                "AutoModelForCausalLM": "modeling_qwen.QWenLMHeadModel"
-              },
-              "bf16": true,
-              "emb_dropout_prob": 0.0,
-              "fp16": false,
-              "fp32": false,
-              "hidden_size": 2048,
-              "initializer_range": 0.02,
-              "intermediate_size": 11008,
-              "kv_channels": 128,
-              "layer_norm_epsilon": 1e-06,
-              "max_position_embeddings": 8192,
-              "model_type": "qwen",
-              "no_bias": true,
-              "num_attention_heads": 16,
-              "num_hidden_layers": 24,
-              "onnx_safe": null,
-              "rotary_emb_base": 10000,
-              "rotary_pct": 1.0,
-              "scale_attn_weights": true,
-              "seq_length": 8192,
-              "softmax_in_fp32": false,
-              "tie_word_embeddings": false,
-              "tokenizer_class": "QWenTokenizer",
-              "torch_dtype": "bfloat16",
-              "transformers_version": "4.37.2",
-              "use_cache": true,
-              "use_cache_kernel": false,
-              "use_cache_quantization": false,
-              "use_dynamic_ntk": true,
-              "use_flash_attn": true,
-              "use_logn_attn": true,
-              "vocab_size": 151936
-            }
-            """;
-
     /** Fills {@code count} elements starting at element {@code from} into {@code out}. */
     private interface Elements {
         void fill(ByteBuffer out, long from, int count);
     }
 
     private record Tensor(String name, String dtype, long[] shape, Elements elements) {
-        int elementBytes() {
-            return dtype.equals("I32") ? 4 : 2;
-        }
-
         long count() {
             long n = 1;
             for (long d : shape) {
@@ -104,7 +54,7 @@ final class StreamedGptqCheckpoint {
     /** Writes config.json, quantize_config.json and model.safetensors into dir; returns the tensor bytes. */
     static long write(Path dir, long seed) throws IOException {
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve(ModelDirectory.CONFIG), CONFIG);
+        Files.writeString(dir.resolve(ModelDirectory.CONFIG), PublishedConfigs.QWEN_1_8B_CHAT);
         Files.writeString(dir.resolve(GptqLoader.QUANTIZE_CONFIG), "{\"bits\": 4, \"group_size\": " + GROUP
                 + ", \"damp_percent\": 0.01, \"desc_act\": false, \"static_groups\": false, \"sym\": true,"
                 + " \"true_sequential\": true, \"model_name_or_path\": null, \"model_file_base_name\": \"model\"}");
@@ -180,50 +130,15 @@ final class StreamedGptqCheckpoint {
         };
     }
 
-    /** Header first (offsets known from the shapes), then each tensor streamed in chunks. */
-    private static long writeSafetensors(Path file, List<Tensor> tensors) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode header = json.createObjectNode();
-        long offset = 0;
+    /** Through the project's writer: each tensor's elements go straight into its mapped slice. */
+    private static long writeSafetensors(Path file, List<Tensor> tensors) {
+        List<TensorSpec> specs = new ArrayList<>();
         for (Tensor t : tensors) {
-            ObjectNode e = header.putObject(t.name());
-            e.put("dtype", t.dtype());
-            ArrayNode shape = e.putArray("shape");
-            for (long d : t.shape()) {
-                shape.add(d);
-            }
-            long bytes = t.count() * t.elementBytes();
-            e.putArray("data_offsets").add(offset).add(offset + bytes);
-            offset += bytes;
+            specs.add(new TensorSpec(t.name(), t.dtype(), t.shape(),
+                    slice -> t.elements().fill(slice.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN), 0,
+                            Math.toIntExact(t.count()))));
         }
-        byte[] h = json.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
-        int padded = (h.length + 7) / 8 * 8;
-        ByteBuffer buf = ByteBuffer.allocateDirect(4 << 20).order(ByteOrder.LITTLE_ENDIAN);
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.WRITE)) {
-            buf.putLong(padded).put(h);
-            for (int i = h.length; i < padded; i++) {
-                buf.put((byte) ' ');
-            }
-            drain(ch, buf);
-            for (Tensor t : tensors) {
-                long n = t.count();
-                int chunk = buf.capacity() / t.elementBytes();
-                for (long from = 0; from < n; from += chunk) {
-                    int count = (int) Math.min(chunk, n - from);
-                    t.elements().fill(buf, from, count);
-                    drain(ch, buf);
-                }
-            }
-        }
-        return offset;
-    }
-
-    private static void drain(FileChannel ch, ByteBuffer buf) throws IOException {
-        buf.flip();
-        while (buf.hasRemaining()) {
-            ch.write(buf);
-        }
-        buf.clear();
+        SafeTensorsWriter.write(file, specs);
+        return specs.stream().mapToLong(TensorSpec::byteSize).sum();
     }
 }
