@@ -83,10 +83,7 @@ final class F16Dot {
         for (; r + 4 <= r1; r += 4) {
             rows4(w, cols, r, xp, t, out, rows);
         }
-        for (; r + 2 <= r1; r += 2) {
-            rows2(w, cols, r, xp, t, out, rows);
-        }
-        if (r < r1) {
+        for (; r < r1; r++) {
             row(w, cols, r, xp, t, out, rows);
         }
     }
@@ -126,29 +123,6 @@ final class F16Dot {
         out[o + 1] = e1.add(o1).reduceLanes(ADD) * UNSCALE;
         out[o + 2] = e2.add(o2).reduceLanes(ADD) * UNSCALE;
         out[o + 3] = e3.add(o3).reduceLanes(ADD) * UNSCALE;
-    }
-
-    private static void rows2(MemorySegment w, int cols, int r, float[] xp, int t, float[] out, int rows) {
-        long rowBytes = 2L * cols;
-        long b0 = r * rowBytes;
-        long b1 = b0 + rowBytes;
-        int pairs = cols / 2;
-        int xe = t * cols;
-        int xo = xe + pairs;
-        FloatVector e0 = FloatVector.zero(F), o0 = e0, e1 = e0, o1 = e0;
-        for (int j = 0; j < pairs; j += I.length()) {
-            FloatVector xEven = FloatVector.fromArray(F, xp, xe + j);
-            FloatVector xOdd = FloatVector.fromArray(F, xp, xo + j);
-            IntVector v = IntVector.fromMemorySegment(I, w, b0 + 4L * j, LE);
-            e0 = even(v).fma(xEven, e0);
-            o0 = odd(v).fma(xOdd, o0);
-            v = IntVector.fromMemorySegment(I, w, b1 + 4L * j, LE);
-            e1 = even(v).fma(xEven, e1);
-            o1 = odd(v).fma(xOdd, o1);
-        }
-        int o = t * rows + r;
-        out[o] = e0.add(o0).reduceLanes(ADD) * UNSCALE;
-        out[o + 1] = e1.add(o1).reduceLanes(ADD) * UNSCALE;
     }
 
     private static void row(MemorySegment w, int cols, int r, float[] xp, int t, float[] out, int rows) {
