@@ -14,12 +14,8 @@ import java.util.List;
  */
 final class LocalProcesses implements AutoCloseable {
 
-    /**
-     * The flags {@code ./qwen serve} starts its processes with, the parallel collector included, so
-     * that a shard runs the engine as the in-process benchmarks do.
-     */
-    private static final List<String> JVM_FLAGS = List.of("--add-modules", "jdk.incubator.vector",
-            "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:+UseParallelGC");
+    /** The flags {@code ./qwen serve} starts its gateway with. */
+    private static final List<String> GATEWAY_JVM_FLAGS = List.of("-XX:+UseParallelGC");
 
     private final Path root;
     private final Path logs;
@@ -50,8 +46,8 @@ final class LocalProcesses implements AutoCloseable {
                 "-Dquarkus.grpc.server.host=127.0.0.1", "-Dquarkus.http.host=127.0.0.1",
                 "-Dquarkus.http.port=" + freePort()));
         settings.forEach(setting -> props.add("-D" + setting));
-        start("shard-" + layers, root.resolve("service/target/quarkus-app/quarkus-run.jar"), props,
-                "qwen shard ready", timeout);
+        start("shard-" + layers, root.resolve("service/target/quarkus-app/quarkus-run.jar"),
+                List.of("@" + root.resolve("service/jvm.args")), props, "qwen shard ready", timeout);
         return grpc;
     }
 
@@ -75,17 +71,19 @@ final class LocalProcesses implements AutoCloseable {
         props.add("-Dquarkus.http.host=127.0.0.1");
         props.add("-Dquarkus.http.port=" + freePort());
         settings.forEach(setting -> props.add("-D" + setting));
-        start("gateway", root.resolve("gateway/target/quarkus-app/quarkus-run.jar"), props, "started in", timeout);
+        start("gateway", root.resolve("gateway/target/quarkus-app/quarkus-run.jar"), GATEWAY_JVM_FLAGS, props,
+                "started in", timeout);
         return grpc;
     }
 
-    private void start(String name, Path jar, List<String> props, String readyText, Duration timeout) throws Exception {
+    private void start(String name, Path jar, List<String> jvmFlags, List<String> props, String readyText, Duration timeout)
+            throws Exception {
         if (!Files.exists(jar)) {
             throw new IllegalStateException(jar + " is missing: build with ./mvnw -q install -Dmaven.test.skip=true");
         }
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(JVM_FLAGS);
+        cmd.addAll(jvmFlags);
         cmd.addAll(props);
         cmd.add("-jar");
         cmd.add(jar.toString());

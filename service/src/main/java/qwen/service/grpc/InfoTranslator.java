@@ -66,6 +66,7 @@ final class InfoTranslator {
             case Q4_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_K;
             case Q5_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q5_K;
             case Q6_K -> WeightDtype.WEIGHT_DTYPE_GGUF_Q6_K;
+            case Q4_G128 -> WeightDtype.WEIGHT_DTYPE_GPTQ_INT4;           // GPTQ Int4 with groups of 128
         };
     }
 }

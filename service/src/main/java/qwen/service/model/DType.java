@@ -24,7 +24,12 @@ package qwen.service.model;
  *                                     q = nibble | bit j of qh[i % 32] &lt;&lt; 4 in [0, 31], w as Q4_K
  * Q6_K block (210 bytes, 256 weights): uint8 ql[128] (low 4 bits), uint8 qh[64] (high 2 bits),
  *                                     int8 scales[16] (one per 16 weights), f16 d; w = d * scale * (q - 32)
+ * Q4_G128 block (66 bytes, 128 weights): f16 d, then four Q4_0 bodies uint8 qs[16] of 32 weights
+ *                                     each, all scaled by d; w = d * (nibble - 8) as Q4_0
  * </pre>
+ *
+ * <p>Q4_G128 is not a GGUF type: it holds GPTQ Int4 checkpoints (SPEC 7), whose symmetric groups
+ * of 128 weights share one scale. As Q4_0 blocks each group would carry its scale four times.
  */
 public enum DType {
     F32("F32", 1, 4),
@@ -37,7 +42,8 @@ public enum DType {
     Q5_1("Q5_1", 32, 24),
     Q4_K("Q4_K", 256, 144),
     Q5_K("Q5_K", 256, 176),
-    Q6_K("Q6_K", 256, 210);
+    Q6_K("Q6_K", 256, 210),
+    Q4_G128("Q4_G128", 128, 66);
 
     private final String tag;
     private final int blockSize;
@@ -80,6 +86,14 @@ public enum DType {
     /** True for Q4_1 and Q5_1: 32-weight blocks with a min m of their own, w = d * q + m for q &gt;= 0. */
     public boolean withMin() {
         return this == Q4_1 || this == Q5_1;
+    }
+
+    /**
+     * Bytes from the start of the block to the quants of its 32-weight part {@code part}: Q4_0
+     * bodies follow the scale one after the other in a Q4_G128 block.
+     */
+    public int partOffset(int part) {
+        return this == Q4_G128 ? 2 + 16 * part : 2;
     }
 
     /** True for the K-quants (blocks of 256 with scales of their own per sub-block). */

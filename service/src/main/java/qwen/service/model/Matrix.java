@@ -37,4 +37,20 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
     public long byteSize() {
         return data.byteSize();
     }
+
+    /**
+     * Drops this matrix's pages from the process's resident set where it is a view of a mapped
+     * file (madvise DONTNEED on a read-only mapping: the page cache keeps them, and a later read
+     * maps them again with a minor fault); a matrix in memory is left as it is.
+     */
+    public void releasePages() {
+        release(data);
+    }
+
+    /** {@link #releasePages()} for any segment. */
+    public static void release(MemorySegment segment) {
+        if (segment.isMapped()) {
+            segment.unload();
+        }
+    }
 }

@@ -37,15 +37,18 @@ public final class QuantBlocks {
             case F32 -> d.get(LE_FLOAT, rowBase + 4L * col);
             case F16 -> Float.float16ToFloat(d.get(LE_SHORT, rowBase + 2L * col));
             case BF16 -> Float.intBitsToFloat((d.get(LE_SHORT, rowBase + 2L * col) & 0xFFFF) << 16);
-            case Q8_0, Q4_0, Q5_0 -> scale(w, row, col) * quant(w, row, col);
+            case Q8_0, Q4_0, Q5_0, Q4_G128 -> scale(w, row, col) * quant(w, row, col);
             case Q4_1, Q5_1 -> scale(w, row, col) * quant(w, row, col) + min(w, row, col);
             case Q4_K, Q5_K, Q6_K -> KQuantBlocks.element(w, row, col);
         };
     }
 
-    /** The f16 scale d of the 32-weight block (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1) that holds element (row, col), as f32. */
+    /**
+     * The f16 scale d of the block (32 weights of Q8_0, Q4_0, Q5_0, Q4_1, Q5_1; 128 of Q4_G128)
+     * that holds element (row, col), as f32.
+     */
     public static float scale(Matrix w, int row, int col) {
-        long block = row * w.rowBytes() + (long) (col / 32) * w.dtype().blockBytes();
+        long block = row * w.rowBytes() + (long) (col / w.dtype().blockSize()) * w.dtype().blockBytes();
         return Float.float16ToFloat(w.data().get(LE_SHORT, block));
     }
 
@@ -62,18 +65,18 @@ public final class QuantBlocks {
     }
 
     /**
-     * The quant q of element (row, col) of a 32-weight block matrix: signed for Q8_0 / Q4_0 / Q5_0
+     * The quant q of element (row, col) of a 32-weight block matrix (or Q4_G128): signed for Q8_0 / Q4_0 / Q5_0 / Q4_G128
      * (the element is d * q), in [0, 15] for Q4_1 and [0, 31] for Q5_1 (the element is d * q + m).
      */
     public static int quant(Matrix w, int row, int col) {
         DType t = w.dtype();
         MemorySegment d = w.data();
-        long block = row * w.rowBytes() + (long) (col / 32) * t.blockBytes();
+        long block = row * w.rowBytes() + (long) (col / t.blockSize()) * t.blockBytes();
         int i = col % 32;
         return switch (t) {
             case Q8_0 -> d.get(ValueLayout.JAVA_BYTE, block + 2 + i);
-            case Q4_0 -> {
-                int packed = d.get(ValueLayout.JAVA_BYTE, block + 2 + (i % 16)) & 0xFF;
+            case Q4_0, Q4_G128 -> {
+                int packed = d.get(ValueLayout.JAVA_BYTE, block + t.partOffset(col % t.blockSize() / 32) + (i % 16)) & 0xFF;
                 yield (i < 16 ? packed & 15 : packed >>> 4) - 8;
             }
             case Q5_0 -> {
@@ -102,7 +105,7 @@ public final class QuantBlocks {
     }
 
     /**
-     * Decodes the block of {@code type} at byte b of s (32 weights, or 256 for the K-quants) into
+     * Decodes the block of {@code type} at byte b of s (32 weights, 128 for Q4_G128, 256 for the K-quants) into
      * out[off ..].
      */
     public static void decodeBlock(DType type, MemorySegment s, long b, float[] out, int off) {
@@ -110,8 +113,8 @@ public final class QuantBlocks {
             KQuantBlocks.decode(type, s, b, out, off);
             return;
         }
-        Matrix m = new Matrix("block", type, 1, 32, s.asSlice(b, type.blockBytes()));
-        for (int i = 0; i < 32; i++) {
+        Matrix m = new Matrix("block", type, 1, type.blockSize(), s.asSlice(b, type.blockBytes()));
+        for (int i = 0; i < type.blockSize(); i++) {
             out[off + i] = element(m, 0, i);
         }
     }
@@ -135,6 +138,7 @@ public final class QuantBlocks {
             switch (type) {
                 case Q8_0 -> encodeQ8(src, s, dst, o);
                 case Q4_0 -> encodeQ4(src, s, dst, o);
+                case Q4_G128 -> encodeQ4G128(src, s, dst, o);
                 case Q5_0 -> encodeQ5(src, s, dst, o);
                 case Q4_1 -> encodeWithMin(src, s, dst, o, 15);
                 case Q5_1 -> encodeWithMin(src, s, dst, o, 31);
@@ -196,6 +200,25 @@ public final class QuantBlocks {
             int lo = Math.min(15, (int) (src[s + i] * id + 8.5f));
             int hi = Math.min(15, (int) (src[s + 16 + i] * id + 8.5f));
             dst.set(ValueLayout.JAVA_BYTE, o + 2 + i, (byte) (lo | hi << 4));
+        }
+    }
+
+    /** Q4_0's rounding with one d for the 128 weights, from the largest of the four parts. */
+    private static void encodeQ4G128(float[] src, int s, MemorySegment dst, long o) {
+        float max = 0;
+        for (int part = 0; part < 4; part++) {
+            float m = signedMax(src, s + 32 * part);
+            max = Math.abs(m) > Math.abs(max) ? m : max;
+        }
+        float d = max / -8f;
+        float id = d != 0 ? 1f / d : 0f;
+        dst.set(LE_SHORT, o, Float.floatToFloat16(d));
+        for (int part = 0; part < 4; part++) {
+            for (int i = 0; i < 16; i++) {
+                int lo = Math.max(0, Math.min(15, (int) (src[s + 32 * part + i] * id + 8.5f)));
+                int hi = Math.max(0, Math.min(15, (int) (src[s + 32 * part + 16 + i] * id + 8.5f)));
+                dst.set(ValueLayout.JAVA_BYTE, o + 2 + 16 * part + i, (byte) (lo | hi << 4));
+            }
         }
     }
 

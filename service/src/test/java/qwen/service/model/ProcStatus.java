@@ -12,8 +12,12 @@ public final class ProcStatus {
 
     /** VmRSS in bytes. */
     public static long rss() throws IOException {
-        String kb = line("VmRSS").replaceAll("[^0-9]", "");
-        return Long.parseLong(kb) << 10;
+        return kilobytes("VmRSS") << 10;
+    }
+
+    /** The figure of {@code key} in kB, e.g. 404112 for "RssAnon: 404112 kB". */
+    public static long kilobytes(String key) throws IOException {
+        return Long.parseLong(line(key).replaceAll("[^0-9]", ""));
     }
 
     /** The line of {@code key}, e.g. "RssAnon: 404112 kB". */

@@ -58,6 +58,12 @@ public final class CpuBackend implements ComputeBackend {
                 }
             }
         }
+        if (weights.range().embedding()) {
+            // A read of a mapped row maps its whole page-cache folio (up to 2 MB): kept, the rows
+            // of a server's traffic would make the whole table resident (622 MB at 1.8B shapes)
+            // for a few KB a step. Releasing them costs about 50 us a token.
+            weights.wte().releasePages();
+        }
         RotaryTables rotary = RotaryTables.of(chunks, cfg);
 
         for (int l = 0; l < weights.layers().size(); l++) {

@@ -77,13 +77,22 @@ final class QuantDot {
             if (r < r1) {
                 out[o + r] = q8Row(w, r * rowBytes, cols, xq, xo, xd, so);
             }
-        } else {
+        } else if (type == DType.Q4_0) {
             for (; r + 2 <= r1; r += 2) {
                 q4Rows2(w, r * rowBytes, rowBytes, cols, xq, xo, xd, a.sums(), so, out, o + r);
             }
             if (r < r1) {
                 out[o + r] = q4Row(w, r * rowBytes, cols, xq, xo, xd, a.sums(), so);
             }
+        } else if (type == DType.Q4_G128) {
+            for (; r + 2 <= r1; r += 2) {
+                g128Rows2(w, r * rowBytes, rowBytes, cols, xq, xo, xd, a.sums(), so, out, o + r);
+            }
+            if (r < r1) {
+                out[o + r] = g128Row(w, r * rowBytes, cols, xq, xo, xd, a.sums(), so);
+            }
+        } else {
+            throw new IllegalArgumentException(type.tag() + " has no 8-bit activation kernel");
         }
     }
 
@@ -214,12 +223,63 @@ final class QuantDot {
         return a.reduceLanes(ADD) - 8 * corr;
     }
 
+    /**
+     * Two Q4_G128 rows: {@link #q4Rows2}'s arithmetic part by part, in the same order, so a
+     * Q4_G128 row gives the same float as its Q4_0 twin (each part its own block with the group's
+     * scale). One flat loop over 32-weight parts, the group's scale read again for each: a nested
+     * loop over the four parts makes C2 spill the accumulators.
+     */
+    private static void g128Rows2(MemorySegment w, long base, long rowBytes, int cols, short[] xq, int xo,
+                                  float[] xd, int[] xs, int so, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        float c0 = 0;
+        float c1 = 0;
+        for (int c = 0, k = so; c < cols; c += 32, k++) {
+            long b0 = base + (c >>> 7) * 66L;
+            long b1 = b0 + rowBytes;
+            long part = 2 + ((c >>> 5) & 3) * 16L;
+            ShortVector x0 = ShortVector.fromArray(S, xq, xo + c);
+            ShortVector x1 = ShortVector.fromArray(S, xq, xo + c + 16);
+            float dx = xd[k];
+            float s = xs[k];
+            float d = scale(w, b0) * dx;
+            ShortVector v = (ShortVector) ByteVector.fromMemorySegment(B16, w, b0 + part, LE).convertShape(B2S, S, 0);
+            IntVector p = v.and((short) 15).mul(x0).add(v.lanewise(ASHR, 4).and((short) 15).mul(x1)).reinterpretAsInts();
+            a0 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d), a0);
+            c0 += d * s;
+            d = scale(w, b1) * dx;
+            v = (ShortVector) ByteVector.fromMemorySegment(B16, w, b1 + part, LE).convertShape(B2S, S, 0);
+            p = v.and((short) 15).mul(x0).add(v.lanewise(ASHR, 4).and((short) 15).mul(x1)).reinterpretAsInts();
+            a1 = ((FloatVector) p.add(p.lanewise(LSHL, 16)).lanewise(ASHR, 16).convert(I2F, 0))
+                    .fma(FloatVector.broadcast(F, d), a1);
+            c1 += d * s;
+        }
+        out[o] = a0.reduceLanes(ADD) - 8 * c0;
+        out[o + 1] = a1.reduceLanes(ADD) - 8 * c1;
+    }
+
+    private static float g128Row(MemorySegment w, long base, int cols, short[] xq, int xo, float[] xd, int[] xs, int so) {
+        FloatVector a = FloatVector.zero(F);
+        float corr = 0;
+        for (int c = 0, k = so; c < cols; c += 32, k++) {
+            long b = base + (c >>> 7) * 66L;
+            ShortVector p = q4Products(q4(w, b + ((c >>> 5) & 3) * 16L), ShortVector.fromArray(S, xq, xo + c),
+                    ShortVector.fromArray(S, xq, xo + c + 16));
+            float d = scale(w, b) * xd[k];
+            a = smallPairSums(p).fma(FloatVector.broadcast(F, d), a);
+            corr += d * xs[k];
+        }
+        return a.reduceLanes(ADD) - 8 * corr;
+    }
+
     private static FloatVector q8f(MemorySegment w, long at) {
         return (FloatVector) ByteVector.fromMemorySegment(B, w, at, LE).convertShape(B2F, F, 0);
     }
 
     /**
-     * Rows [r, r + n) of a Q8_0 or Q4_0 matrix, columns [c0, c1) (whole blocks), dequantized to
+     * Rows [r, r + n) of a Q8_0, Q4_0 or Q4_G128 matrix, columns [c0, c1) (whole blocks), dequantized to
      * tile[k * stride + (c - c0)] for row r + k.
      */
     static void fill(DType type, MemorySegment w, int cols, int r, int n, int c0, int c1, float[] tile, int off,
@@ -229,20 +289,23 @@ final class QuantDot {
             return;
         }
         long rowBytes = type.rowBytes(cols);
+        int size = type.blockSize();
         for (int k = 0; k < n; k++) {
             int o = off + k * stride - c0;
-            long b = (r + k) * rowBytes + (long) (c0 / 32) * type.blockBytes();
-            for (int c = c0; c < c1; c += 32, b += type.blockBytes()) {
+            long row = (r + k) * rowBytes;
+            for (int c = c0; c < c1; c += 32) {
+                long b = row + (long) (c / size) * type.blockBytes();
+                long q = b + type.partOffset(c % size / 32);
                 FloatVector d = FloatVector.broadcast(F, scale(w, b));
                 if (type == DType.Q8_0) {
                     for (int g = 0; g < 4; g++) {
-                        q8f(w, b + 2 + 8 * g).mul(d).intoArray(tile, o + c + 8 * g);
+                        q8f(w, q + 8 * g).mul(d).intoArray(tile, o + c + 8 * g);
                     }
                 } else {
                     // Written out: through a helper that C2 does not inline here, every vector
                     // it returns was boxed (about 0.8 KB of garbage per block, measured).
                     for (int g = 0; g < 2; g++) {
-                        IntVector v = (IntVector) ByteVector.fromMemorySegment(B, w, b + 2 + 8 * g, LE)
+                        IntVector v = (IntVector) ByteVector.fromMemorySegment(B, w, q + 8 * g, LE)
                                 .convertShape(B2I, I, 0);
                         ((FloatVector) v.and(15).sub(8).convert(I2F, 0)).mul(d).intoArray(tile, o + c + 8 * g);
                         ((FloatVector) v.lanewise(LSHR, 4).and(15).sub(8).convert(I2F, 0)).mul(d)

@@ -36,13 +36,14 @@ class QuantDotTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0"})
+    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0", "Q4_G128"})
     void matchesScalarReference(DType type) {
         int[][] shapes = {{1, 32}, {2, 64}, {3, 96}, {37, 160}, {64, 2048}, {9, 5504 / 4}, {130, 32}};
         for (int[] s : shapes) {
+            int cols = KernelTestData.cols(type, s[1]);
             for (int tokens : new int[] {1, 2, 5}) {
                 long seed = 17L * s[0] + s[1] + tokens;
-                QuantDotCheck.check(TWO, KernelTestData.matrix(type, s[0], s[1], seed), KernelTestData.floats(tokens * s[1], 3f, seed + 1),
+                QuantDotCheck.check(TWO, KernelTestData.matrix(type, s[0], cols, seed), KernelTestData.floats(tokens * cols, 3f, seed + 1),
                         tokens);
             }
         }
@@ -50,11 +51,11 @@ class QuantDotTest {
 
     /**
      * The largest products the formats allow: Q8_0 quants of -128 (a file may hold them, though
-     * the encoder never writes one) and Q4_0 nibbles of 0 (-8) against activations at -max and
+     * the encoder never writes one) and Q4_0 / Q4_G128 nibbles of 0 (-8) against activations at -max and
      * +max in alternation, so the short lanes reach 2 * 128 * 127 without overflowing.
      */
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0"})
+    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0", "Q4_G128"})
     void extremeQuantsDoNotOverflow(DType type) {
         int rows = 5;
         int cols = 256;
@@ -82,5 +83,35 @@ class QuantDotTest {
             assertEquals(expected, out[r], 1e-5 * Math.abs(0.5 * q * 7 * cols), "row " + r);
         }
         assertEquals(QuantBlocks.element(w, 0, 0), 0.5f * (float) q);
+    }
+
+    /**
+     * A Q4_G128 matrix multiplies exactly as its Q4_0 twin (each 32-weight part a Q4_0 block with
+     * the group's scale), bit for bit: one token and a few (8-bit activations, {@link QuantDot})
+     * and a prefill (dequantized tiles). This is what lets a GPTQ Int4 checkpoint keep a scale per
+     * 128 weights instead of per 32 without changing a single logit.
+     */
+    @org.junit.jupiter.api.Test
+    void q4G128EqualsItsQ4_0TwinBitForBit() {
+        int rows = 45;
+        int cols = 640;
+        Matrix g = KernelTestData.matrix(DType.Q4_G128, rows, cols, 11);
+        MemorySegment twin = Arena.ofAuto().allocate(rows * DType.Q4_0.rowBytes(cols));
+        for (long block = 0; block < (long) rows * cols / 128; block++) {
+            for (int part = 0; part < 4; part++) {
+                long to = (4 * block + part) * 18;
+                twin.set(LE_SHORT, to, g.data().get(LE_SHORT, block * 66));
+                MemorySegment.copy(g.data(), block * 66 + 2 + 16 * part, twin, to + 2, 16);
+            }
+        }
+        Matrix q4 = new Matrix("twin", DType.Q4_0, rows, cols, twin);
+        for (int tokens : new int[] {1, 3, 40}) {
+            float[] x = KernelTestData.floats(tokens * cols, 2f, tokens);
+            float[] expected = new float[tokens * rows];
+            float[] actual = new float[tokens * rows];
+            TWO.matmul(q4, x, tokens, expected);
+            TWO.matmul(g, x, tokens, actual);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected, actual, tokens + " tokens");
+        }
     }
 }

@@ -43,16 +43,15 @@ import qwen.service.model.safetensors.SafeTensorsWriter;
  */
 class GptqCheckpointTest {
 
-    private static final int GROUP = 32;
-
     @TempDir
     Path tmp;
 
-    @ParameterizedTest(name = "Int{0}, symmetric {1}")
-    @CsvSource({"4, true, Q4_0", "8, true, Q8_0", "4, false, Q8_0"})
-    void loadsExactlyAndRunsAsItsDequantizedTwin(int bits, boolean symmetric, DType expected) throws Exception {
-        Path dir = tmp.resolve("int" + bits + symmetric);
-        Map<String, int[][]> quants = writeGptq(dir, bits, symmetric, 5);
+    /** Groups of 128 (Qwen's) need widths that are multiples of 128: this model is 128 wide, its MLP 256. */
+    @ParameterizedTest(name = "Int{0}, symmetric {1}, group {2}")
+    @CsvSource({"4, true, 32, Q4_0", "8, true, 32, Q8_0", "4, false, 32, Q8_0", "4, true, 128, Q4_G128", "4, false, 128, Q8_0"})
+    void loadsExactlyAndRunsAsItsDequantizedTwin(int bits, boolean symmetric, int group, DType expected) throws Exception {
+        Path dir = tmp.resolve("int" + bits + symmetric + group);
+        Map<String, int[][]> quants = writeGptq(dir, bits, symmetric, group, 5);
         int[] prompt = new SplittableRandom(2).ints(40, 0, 320).toArray();
         try (ShardWeights w = Checkpoints.load(dir, LayerRange.whole(2)); Arena arena = Arena.ofShared()) {
             LayerWeights l0 = w.layers().getFirst();
@@ -65,7 +64,7 @@ class GptqCheckpointTest {
             int[][] s = quants.get("transformer.h.0.mlp.c_proj.s");
             for (int c = 0; c < m.rows(); c++) {
                 for (int i = 0; i < m.cols(); i++) {
-                    float want = Float.float16ToFloat((short) s[i / GROUP][c]) * (q[i][c] - z[i / GROUP][c]);
+                    float want = Float.float16ToFloat((short) s[i / group][c]) * (q[i][c] - z[i / group][c]);
                     assertEquals(want, QuantBlocks.element(m, c, i), "c_proj[" + c + ", " + i + "]");
                 }
             }
@@ -84,24 +83,26 @@ class GptqCheckpointTest {
     @Test
     void int8AsymmetricZerosAndOtherBitWidthsAreRefused() throws Exception {
         Path dir = tmp.resolve("asym8");
-        writeGptq(dir, 8, false, 6);
+        writeGptq(dir, 8, false, 32, 6);
         CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoints.load(dir, LayerRange.whole(2)));
         assertTrue(e.getMessage().contains("transformer.h.0.attn.c_attn.qzeros") && e.getMessage().contains("symmetric"),
                 e.getMessage());
 
         Path bad = tmp.resolve("bits3");
-        writeGptq(bad, 4, true, 7);
+        writeGptq(bad, 4, true, 32, 7);
         Files.writeString(bad.resolve(GptqLoader.QUANTIZE_CONFIG), "{\"bits\": 3, \"group_size\": 32}");
         e = assertThrows(CheckpointException.class, () -> Checkpoints.load(bad, LayerRange.whole(2)));
         assertTrue(e.getMessage().contains("bits 3 is not supported"), e.getMessage());
     }
 
     /**
-     * Writes a 2-layer GPTQ checkpoint quantized from a random F16 one (group 32); returns, per
-     * quantized Linear, its unpacked q [in][out], true zeros [group][out] and scale bits.
+     * Writes a 2-layer GPTQ checkpoint quantized from a random F16 one, 64 wide with an MLP of 96
+     * for groups of 32, else 128 and 256; returns, per quantized Linear, its unpacked q [in][out],
+     * true zeros [group][out] and scale bits.
      */
-    static Map<String, int[][]> writeGptq(Path dir, int bits, boolean symmetric, long seed) throws Exception {
-        Path src = new RandomCheckpoint(64, 2, 4, 96, 320, 256, DType.F16, 1, seed, null).writeTo(dir);
+    static Map<String, int[][]> writeGptq(Path dir, int bits, boolean symmetric, int group, long seed) throws Exception {
+        boolean wide = group > 32;
+        Path src = new RandomCheckpoint(wide ? 128 : 64, 2, 4, wide ? 256 : 96, 320, 256, DType.F16, 1, seed, null).writeTo(dir);
         Map<String, int[][]> quants = new LinkedHashMap<>();
         List<Tensor> tensors = new ArrayList<>();
         SplittableRandom rnd = new SplittableRandom(seed);
@@ -117,23 +118,23 @@ class GptqCheckpointTest {
                 Matrix[] ms = {l.cAttn(), l.attnCProj(), l.w1(), l.w2(), l.mlpCProj()};
                 String[] names = {"attn.c_attn", "attn.c_proj", "mlp.w1", "mlp.w2", "mlp.c_proj"};
                 for (int k = 0; k < ms.length; k++) {
-                    quantize(p + names[k], ms[k], bits, symmetric, rnd, tensors, quants);
+                    quantize(p + names[k], ms[k], bits, symmetric, group, rnd, tensors, quants);
                 }
             }
         }
         writeSafetensors(dir.resolve("model.safetensors"), tensors);
-        Files.writeString(dir.resolve(GptqLoader.QUANTIZE_CONFIG), "{\"bits\": " + bits + ", \"group_size\": " + GROUP
+        Files.writeString(dir.resolve(GptqLoader.QUANTIZE_CONFIG), "{\"bits\": " + bits + ", \"group_size\": " + group
                 + ", \"damp_percent\": 0.01, \"desc_act\": false, \"static_groups\": false, \"sym\": " + symmetric
                 + ", \"true_sequential\": true, \"model_name_or_path\": null, \"model_file_base_name\": \"model\"}");
         return quants;
     }
 
     /** AutoGPTQ-style quantization of one Linear (weights [out, in]) into its four tensors. */
-    private static void quantize(String prefix, Matrix m, int bits, boolean symmetric, SplittableRandom rnd,
+    private static void quantize(String prefix, Matrix m, int bits, boolean symmetric, int group, SplittableRandom rnd,
                                  List<Tensor> out, Map<String, int[][]> quants) {
         int outs = m.rows();
         int ins = m.cols();
-        int groups = ins / GROUP;
+        int groups = ins / group;
         int max = (1 << bits) - 1;
         int per = 32 / bits;
         int[][] q = new int[ins][outs];
@@ -142,7 +143,7 @@ class GptqCheckpointTest {
         for (int g = 0; g < groups; g++) {
             for (int c = 0; c < outs; c++) {
                 float amax = 0;
-                for (int i = g * GROUP; i < (g + 1) * GROUP; i++) {
+                for (int i = g * group; i < (g + 1) * group; i++) {
                     amax = Math.max(amax, Math.abs(QuantBlocks.element(m, c, i)));
                 }
                 int zero = symmetric ? 1 << (bits - 1) : 1 + rnd.nextInt(max);
@@ -150,7 +151,7 @@ class GptqCheckpointTest {
                 float scale = Float.float16ToFloat(scaleBits);
                 z[g][c] = zero;
                 s[g][c] = scaleBits & 0xFFFF;
-                for (int i = g * GROUP; i < (g + 1) * GROUP; i++) {
+                for (int i = g * group; i < (g + 1) * group; i++) {
                     q[i][c] = Math.clamp(Math.round(QuantBlocks.element(m, c, i) / scale) + zero, 0, max);
                 }
             }
@@ -175,7 +176,7 @@ class GptqCheckpointTest {
         }
         int[] gIdx = new int[ins];
         for (int i = 0; i < ins; i++) {
-            gIdx[i] = i / GROUP;
+            gIdx[i] = i / group;
         }
         out.add(Tensor.ints(prefix + ".qweight", qweight, ins / per, outs));
         out.add(Tensor.ints(prefix + ".qzeros", qzeros, groups, outs / per));
