@@ -21,8 +21,8 @@ import qwen.service.model.ServedModelMemory;
  *
  * <p>The model itself is 1190 MiB: 596 MiB of Q4_G128 blocks (one scale per group of 128, as
  * the checkpoint; 651 MiB as Q4_0) and the f16 lm_head's 594 MiB, read at every step. The
- * embedding's pages are released after each step's lookups, and the shard's small serial-collector
- * heap keeps the JVM's share near 100 MiB.
+ * embedding's pages are released after each step's lookups, and the shard's young generation of
+ * 24 MB keeps the JVM's share near 120 MiB.
  *
  * <p>It writes a 1.9 GB file and runs the full model on the CPU (about 40 s on two cores), so it
  * is excluded by default; run it with
