@@ -12,6 +12,13 @@ import java.util.SplittableRandom;
  */
 public final class Sampler {
 
+    /**
+     * Logits below the best by more than this many are left out of the first head sorted: at
+     * e^-12 of the best token's weight each, they hold a share of the mass only in a vocabulary
+     * of about e^12 = 160,000 nearly equal tokens.
+     */
+    private static final float HEAD_LOGITS = 12f;
+
     private final SamplingParams params;
     private final SplittableRandom random;
 
@@ -64,23 +71,62 @@ public final class Sampler {
         });
     }
 
-    /** Top-k then top-p truncation, softmax over what is left, and one draw from it. */
+    /**
+     * Top-k then top-p truncation, softmax over what is left, and one draw from it, walking the
+     * tokens from the most probable down. Only the head of that order is sorted: the tokens within
+     * a few logits of the best ({@link #head}), which hold the top k, the top-p mass, or the draw
+     * itself nearly always; the whole vocabulary is sorted only when they do not. The tokens come
+     * out in the full sort's order, so the choice is the same; the one difference is that without
+     * top-k the softmax total over the vocabulary is summed in index order instead of that order.
+     */
     private int draw(float[] work) {
-        long[] order = sortDescending(work);
-        int keep = order.length;
-        if (params.topK() > 0 && params.topK() < keep) {
-            float kth = work[index(order[params.topK() - 1])];
-            keep = params.topK();
-            while (keep < order.length && work[index(order[keep])] >= kth) {
-                keep++;                                                     // ties with the k-th stay
+        float max = work[argMax(work)];
+        double all = 0;                                       // the softmax total of the whole vocabulary
+        if (params.topK() == 0) {
+            for (float w : work) {
+                all += Math.exp(w - max);
             }
         }
-        float max = work[index(order[0])];
+        double u = random.nextDouble();                       // one number per draw, whichever head decides it
+        for (float below = HEAD_LOGITS; ; below *= 4) {
+            // Past a gap of 3072 logits, exp underflows to 0 and the whole vocabulary is sorted.
+            long[] order = head(work, below > 3072 ? Float.NEGATIVE_INFINITY : max - below);
+            int id = draw(work, order, max, all, order.length == work.length, u);
+            if (id >= 0) {
+                return id;
+            }
+        }
+    }
+
+    /**
+     * The draw over {@code order}, the head of the tokens from the most probable down (all of them
+     * when {@code whole}); -1 when the head turns out too short to decide.
+     *
+     * @param all the softmax total of the whole vocabulary (used without top-k)
+     * @param u the draw's uniform number in [0, 1)
+     */
+    private int draw(float[] work, long[] order, float max, double all, boolean whole, double u) {
+        int keep = order.length;
+        if (params.topK() > 0) {
+            if (!whole && keep <= params.topK()) {
+                return -1;                                    // the head may not hold the k-th token
+            }
+            if (params.topK() < keep) {
+                float kth = work[index(order[params.topK() - 1])];
+                keep = params.topK();
+                while (keep < order.length && work[index(order[keep])] >= kth) {
+                    keep++;                                   // ties with the k-th stay
+                }
+            }
+        }
         double[] probs = new double[keep];
         double total = 0;
         for (int i = 0; i < keep; i++) {
             probs[i] = Math.exp(work[index(order[i])] - max);
             total += probs[i];
+        }
+        if (params.topK() == 0) {
+            total = all;                                      // the head's share of the vocabulary is below 1
         }
         if (params.topP() < 1f) {
             // Keep a token while the mass of the more probable ones is below top_p; the top one always stays.
@@ -90,32 +136,65 @@ public final class Sampler {
                 before += probs[kept] / total;
                 kept++;
             }
+            if (!whole && params.topK() == 0 && before < params.topP()) {
+                return -1;                                    // the mass runs on past the head
+            }
             keep = kept;
             total = 0;
             for (int i = 0; i < keep; i++) {
                 total += probs[i];
             }
         }
-        double r = random.nextDouble() * total;
+        double r = u * total;
         for (int i = 0; i < keep; i++) {
             r -= probs[i];
             if (r < 0) {
                 return index(order[i]);
             }
         }
-        return index(order[keep - 1]);
+        // Without truncation the draw may land past the head: a longer head decides it.
+        return !whole && params.topK() == 0 && params.topP() == 1f ? -1 : index(order[keep - 1]);
+    }
+
+    /**
+     * The tokens with a logit of at least {@code from}, sorted as {@link #sortDescending} sorts
+     * the whole vocabulary (all of it when {@code from} is -infinity or below every logit).
+     */
+    private static long[] head(float[] v, float from) {
+        int n = 0;
+        for (float x : v) {
+            if (x >= from) {
+                n++;
+            }
+        }
+        if (n == v.length || Float.isInfinite(from)) {
+            return sortDescending(v);
+        }
+        long[] keys = new long[n];
+        int k = 0;
+        for (int i = 0; i < v.length; i++) {
+            if (v[i] >= from) {
+                keys[k++] = key(v[i], i);
+            }
+        }
+        Arrays.sort(keys);
+        return keys;
     }
 
     /** Indices sorted by value, highest first, packed as (sortable value bits << 32 | index). */
     private static long[] sortDescending(float[] v) {
         long[] keys = new long[v.length];
         for (int i = 0; i < v.length; i++) {
-            int bits = Float.floatToRawIntBits(v[i]);
-            int sortable = bits >= 0 ? bits : bits ^ 0x7fffffff;          // monotone in the float value
-            keys[i] = ((long) ~sortable << 32) | i;                         // ~ turns ascending into descending
+            keys[i] = key(v[i], i);
         }
         Arrays.sort(keys);
         return keys;
+    }
+
+    private static long key(float value, int index) {
+        int bits = Float.floatToRawIntBits(value);
+        int sortable = bits >= 0 ? bits : bits ^ 0x7fffffff;              // monotone in the float value
+        return ((long) ~sortable << 32) | index;                            // ~ turns ascending into descending
     }
 
     private static int index(long key) {
