@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -23,7 +22,6 @@ import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationEvent.Finished;
 import qwen.gateway.chat.GenerationRequest;
 import qwen.gateway.chat.GenerationSettings;
-import qwen.gateway.shard.Pipeline;
 import qwen.gateway.testing.Await;
 import qwen.gateway.testing.FakeShard;
 
@@ -54,9 +52,8 @@ class CancelOnAnyGatewayTest {
         table = TestPostgres.freshTable();
         shardA = new FakeShard("gateway-a:9100", FakeShard.info(0, 2, 2, true, true));
         shardA.stepDelay(20);
-        a = StoreGateway.open(Pipeline.open(List.of(shardA), Duration.ofSeconds(30)), url, table);
-        b = StoreGateway.open(Pipeline.open(List.of(new FakeShard("gateway-b:9100",
-                FakeShard.info(0, 2, 2, true, true))), Duration.ofSeconds(30)), url, table);
+        a = StoreGateway.over(shardA, url, table);
+        b = StoreGateway.over(new FakeShard("gateway-b:9100", FakeShard.info(0, 2, 2, true, true)), url, table);
     }
 
     @AfterAll

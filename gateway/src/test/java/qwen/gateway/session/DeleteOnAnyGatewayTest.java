@@ -25,7 +25,6 @@ import qwen.gateway.chat.GatewayException;
 import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationEvent.FinishReason;
 import qwen.gateway.chat.GenerationEvent.Finished;
-import qwen.gateway.shard.Pipeline;
 import qwen.gateway.testing.Await;
 import qwen.gateway.testing.FakeShard;
 
@@ -59,8 +58,8 @@ class DeleteOnAnyGatewayTest {
         shardA = new FakeShard("gateway-a:9100", FakeShard.info(0, 2, 2, true, true));
         shardA.stepDelay(20);
         shardB = new FakeShard("gateway-b:9100", FakeShard.info(0, 2, 2, true, true));
-        a = StoreGateway.open(Pipeline.open(List.of(shardA), Duration.ofSeconds(30)), url, table);
-        b = StoreGateway.open(Pipeline.open(List.of(shardB), Duration.ofSeconds(30)), url, table);
+        a = StoreGateway.over(shardA, url, table);
+        b = StoreGateway.over(shardB, url, table);
     }
 
     @AfterAll

@@ -12,6 +12,7 @@ import qwen.gateway.chat.PromptBuilder;
 import qwen.gateway.chat.RequestedParams;
 import qwen.gateway.shard.Pipeline;
 import qwen.gateway.shard.PipelineService;
+import qwen.gateway.testing.FakeShard;
 import qwen.gateway.tokenizer.QwenTokenizer;
 
 /**
@@ -25,6 +26,11 @@ record StoreGateway(SessionService sessions, ChatEngine engine, SharedCancellati
 
     static final QwenTokenizer TOKENIZER = QwenTokenizer.bundled();
     static final GenerationDefaults DEFAULTS = GenerationDefaults.bundled();
+
+    /** Over one fake shard that holds the whole model, as {@link #open(Pipeline, String, String)}. */
+    static StoreGateway over(FakeShard shard, String url, String table) {
+        return open(Pipeline.open(List.of(shard), Duration.ofSeconds(30)), url, table);
+    }
 
     /** Over {@code pipeline}, with the default turn lease and a 50 ms cancel poll. */
     static StoreGateway open(Pipeline pipeline, String url, String table) {

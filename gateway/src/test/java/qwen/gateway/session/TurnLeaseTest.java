@@ -18,7 +18,6 @@ import org.junit.jupiter.api.Timeout;
 import qwen.gateway.chat.GatewayException;
 import qwen.gateway.chat.GenerationEvent;
 import qwen.gateway.chat.GenerationEvent.Finished;
-import qwen.gateway.shard.Pipeline;
 import qwen.gateway.testing.FakeShard;
 
 /**
@@ -39,10 +38,6 @@ class TurnLeaseTest {
     private static StoreGateway a;
     private static StoreGateway b;
 
-    private static StoreGateway open(FakeShard shard) {
-        return StoreGateway.open(Pipeline.open(List.of(shard), Duration.ofSeconds(30)), url, table);
-    }
-
     private static Finished run(StoreGateway gateway, String sessionId, String message, String requestId) {
         return (Finished) gateway.run(sessionId, message, requestId, 4).getLast();
     }
@@ -53,8 +48,8 @@ class TurnLeaseTest {
         table = TestPostgres.freshTable();
         shardA = new FakeShard("gateway-a:9100", FakeShard.info(0, 2, 2, true, true));
         shardB = new FakeShard("gateway-b:9100", FakeShard.info(0, 2, 2, true, true));
-        a = open(shardA);
-        b = open(shardB);
+        a = StoreGateway.over(shardA, url, table);
+        b = StoreGateway.over(shardB, url, table);
     }
 
     @AfterAll
