@@ -25,10 +25,10 @@ mkdir -p "$work/app"
 "$JAVA_HOME/bin/jar" cf "$work/app/qwen-service.jar" -C "$ROOT/service/target/classes" .
 tr ':' '\n' < "$work/classpath.txt" | grep '/jackson-' | xargs -I{} cp {} "$work/app/"
 
-# A runtime with the modules TornadoVM's PTX backend and the engine use; stored uncompressed so
-# that xz compresses the whole bundle better.
+# A runtime with the modules TornadoVM's PTX backend and the engine use, and JFR for the benchmark's
+# recording; stored uncompressed so that xz compresses the whole bundle better.
 "$JAVA_HOME/bin/jlink" --output "$work/jre" --compress=zip-0 --no-header-files --no-man-pages --strip-debug \
-  --add-modules java.base,jdk.internal.vm.ci,java.logging,java.management,jdk.management,jdk.unsupported,java.desktop,java.sql,jdk.incubator.vector
+  --add-modules java.base,jdk.internal.vm.ci,java.logging,java.management,jdk.management,jdk.unsupported,java.desktop,java.sql,jdk.incubator.vector,jdk.jfr
 
 # The SDK's PTX parts and its JVM flags, with the SDK's path left as @TVM@ for run.sh to fill in.
 mkdir -p "$work/tvm/share/java/tornado" "$work/tvm/share/java/graalJars" "$work/tvm/lib"

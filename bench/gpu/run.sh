@@ -6,6 +6,7 @@
 #   bench/gpu/run.sh BUNDLE_DIR [RESULTS_DIR]
 set -euo pipefail
 bundle=$(cd "${1:?usage: run.sh BUNDLE_DIR [RESULTS_DIR]}" && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 results=${2:-${OUT:-/tmp/qwen-gpu-results}}
 work=/tmp/qwen-gpu
 mkdir -p "$work" "$results"
@@ -23,9 +24,11 @@ LD_PRELOAD=${LD_PRELOAD:-$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')
 export LD_PRELOAD
 cd "$work"
 set +e
-timeout "${QWEN_GPU_TIMEOUT:-420}" "$work/jre/bin/java" @"$work/tvm/tornado-argfile" --add-modules jdk.incubator.vector \
-  -Dtornado.recover.bailout=False -Dtornado.tvm.maxbytecodesize=65536 -Dtornado.device.memory=30GB \
-  -cp "$work/app/*" qwen.service.backend.tornado.GpuBench "" 4096 2>&1 | tee "$results/qwen-gpu.log"
+# The shard's TornadoVM options (service/tornado.args); a JFR recording of batch-1 decoding lands in
+# the results.
+timeout "${QWEN_GPU_TIMEOUT:-420}" "$work/jre/bin/java" @"$work/tvm/tornado-argfile" @"$root/service/tornado.args" \
+  --add-modules jdk.incubator.vector -Dtornado.device.memory=30GB \
+  -cp "$work/app/*" qwen.service.backend.tornado.GpuBench "" 4096 "$results/decode-b1.jfr" 2>&1 | tee "$results/qwen-gpu.log"
 status=${PIPESTATUS[0]}
 set -e
 kill "$sampler" 2>/dev/null || true

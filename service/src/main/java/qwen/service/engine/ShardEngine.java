@@ -2,9 +2,12 @@ package qwen.service.engine;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.stream.IntStream;
 import qwen.service.backend.BackendProvider;
 import qwen.service.backend.ChunkOutput;
 import qwen.service.backend.DeviceOptions;
@@ -122,11 +125,14 @@ public final class ShardEngine implements AutoCloseable {
         StepOutput[] outputs = new StepOutput[inputs.size()];
         Map<Integer, SequenceChunk> runnable = new LinkedHashMap<>();
         long freePages = pool.freePages();
+        Set<String> named = new HashSet<>();
         for (int i = 0; i < inputs.size(); i++) {
             StepInput in = inputs.get(i);
             SequenceState state = sequences.get(in.sequenceId());
             int held = state == null ? 0 : state.kv.length();
-            StepOutput refused = validate(in, held);
+            StepOutput refused = named.add(in.sequenceId()) ? validate(in, held)
+                    : StepOutput.failed(in.sequenceId(), StepOutput.Code.INVALID_ARGUMENT, "sequence " + in.sequenceId()
+                            + " appears twice in the step; each sequence may appear once per step", held);
             if (refused == null) {
                 long pages = KvPool.pagesFor(in.startPos() + in.tokenIds().length, range.size())
                         - KvPool.pagesFor(Math.min(held, in.startPos()), range.size());
@@ -158,11 +164,13 @@ public final class ShardEngine implements AutoCloseable {
                     in.sample() && range.head()));
         }
         List<ChunkOutput> computed = runnable.isEmpty() ? List.of() : backend.forward(new ArrayList<>(runnable.values()));
-        int c = 0;
-        for (Map.Entry<Integer, SequenceChunk> e : runnable.entrySet()) {
-            StepInput in = inputs.get(e.getKey());
-            outputs[e.getKey()] = finish(in, computed.get(c++));
-        }
+        int[] at = runnable.keySet().stream().mapToInt(Integer::intValue).toArray();
+        // Each entry samples over the whole vocabulary (about a millisecond); the entries are
+        // distinct sequences with their own sampler and seen ids, so a large batch samples on
+        // every core rather than one after another.
+        IntStream finishing = IntStream.range(0, at.length);
+        (at.length > 1 ? finishing.parallel() : finishing)
+                .forEach(c -> outputs[at[c]] = finish(inputs.get(at[c]), computed.get(c)));
         return List.of(outputs);
     }
 

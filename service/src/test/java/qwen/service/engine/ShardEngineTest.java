@@ -92,14 +92,38 @@ class ShardEngineTest {
     }
 
     @Test
+    void aSequenceNamedTwiceInAStepIsRefusedTheSecondTimeOnly() {
+        try (ShardEngine e = engine(16L << 20)) {
+            List<StepOutput> out = e.step(List.of(
+                    new StepInput("a", 0, new int[] {1, 2}, null, 0, true, GREEDY),
+                    new StepInput("a", 0, new int[] {3, 4, 5}, null, 0, true, GREEDY)));
+            assertNotNull(out.get(0).sample());
+            assertEquals(StepOutput.Code.INVALID_ARGUMENT, out.get(1).failure().code());
+            assertTrue(out.get(1).failure().message().contains("appears twice"), out.get(1).failure().message());
+            assertEquals(2, e.heldPositions("a"), "the refused entry changes nothing");
+        }
+    }
+
+    @Test
     void batchedSequencesGiveTheSameTokensAsEachAlone() {
+        batchedEqualsAlone(GREEDY);
+    }
+
+    /** Each sequence draws from its own seeded generator, though a batch samples its rows in parallel. */
+    @Test
+    void seededSamplingInABatchDrawsAsEachSequenceAlone() {
+        batchedEqualsAlone(new SamplingParams(false, 1.5f, 50, 0.95f, 1.1f, 1234, 3));
+    }
+
+    private static void batchedEqualsAlone(SamplingParams sampling) {
         SplittableRandom r = new SplittableRandom(8);
-        int[][] prompts = {r.ints(3, 0, 512).toArray(), r.ints(11, 0, 512).toArray(), r.ints(1, 0, 512).toArray()};
+        int[][] prompts = {r.ints(3, 0, 512).toArray(), r.ints(11, 0, 512).toArray(), r.ints(1, 0, 512).toArray(),
+                r.ints(5, 0, 512).toArray(), r.ints(2, 0, 512).toArray()};
         int steps = 6;
         int[][] alone = new int[prompts.length][];
         try (ShardEngine e = engine(16L << 20)) {
             for (int s = 0; s < prompts.length; s++) {
-                alone[s] = Generator.generate(e, prompts[s], steps, GREEDY, Set.of(), id -> { }).ids();
+                alone[s] = Generator.generate(e, prompts[s], steps, sampling, Set.of(), id -> { }).ids();
             }
             int[][] together = new int[prompts.length][steps];
             int[][] next = prompts.clone();
@@ -107,7 +131,7 @@ class ShardEngineTest {
             for (int step = 0; step < steps; step++) {
                 List<StepInput> batch = new ArrayList<>();
                 for (int s = 0; s < prompts.length; s++) {
-                    batch.add(new StepInput("seq" + s, pos[s], next[s], null, 0, true, GREEDY));
+                    batch.add(new StepInput("seq" + s, pos[s], next[s], null, 0, true, sampling));
                 }
                 List<StepOutput> out = e.step(batch);
                 for (int s = 0; s < prompts.length; s++) {

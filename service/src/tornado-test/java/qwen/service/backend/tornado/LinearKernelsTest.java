@@ -29,12 +29,14 @@ class LinearKernelsTest {
     /**
      * tokens, the switch (tiledFrom), normed, bias, residual, columns: the model's uses (c_attn: norm +
      * bias; c_proj: residual; lm_head: norm) in each way. Shapes are not multiples of the tiles or of
-     * the unrolled stride (37 x 70, 37 x 600).
+     * the unrolled stride (37 x 70, 37 x 600); 64 columns are the whole-model tests' width, where a
+     * batch-1 loop runs once.
      */
     @ParameterizedTest
     @CsvSource({"1,16,0,1,1,70", "1,16,1,1,0,70", "1,16,0,0,1,70", "1,16,1,0,0,70", "1,16,1,1,1,600",
-            "3,16,0,0,1,70", "4,16,1,1,0,70", "6,16,1,0,0,70", "3,1,1,1,0,70", "3,1,0,0,1,70", "40,16,0,1,1,70",
-            "40,16,1,0,0,70", "33,100,1,1,1,70", "20,16,1,1,1,600"})
+            "3,16,0,0,1,70", "4,16,1,1,0,70", "6,16,1,0,0,70", "3,1,1,1,0,70", "3,1,0,0,1,70",
+            "40,16,0,1,1,70", "40,16,1,0,0,70", "33,100,1,1,1,70", "20,16,1,1,1,600", "9,16,1,1,0,64",
+            "1,16,1,1,0,64", "9,16,0,0,1,64"})
     void linearWithBiasResidualAndNormMatchesTheReference(int tokens, int tiledFrom, int normed, int hasBias,
                                                           int accumulate, int cols) {
         int rows = 37;
@@ -74,7 +76,8 @@ class LinearKernelsTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1,16,48", "1,16,300", "2,16,48", "5,16,48", "3,1,48", "40,16,48", "20,16,300"})
+    @CsvSource({"1,16,48", "1,16,300", "2,16,48", "5,16,48", "3,1,48", "40,16,48", "20,16,300", "9,16,64",
+            "1,16,64"})
     void gatedAppliesTheNormThenSiluToTheW2Branch(int tokens, int tiledFrom, int cols) {
         int rows = 29;
         SplittableRandom rnd = new SplittableRandom(100 + tokens + tiledFrom);
@@ -126,7 +129,10 @@ class LinearKernelsTest {
         return 1 / Math.sqrt(ss / cols + EPS);
     }
 
-    /** The fp16 decode every weight load uses, on the device, over all 63,488 finite bit patterns. */
+    /**
+     * Both fp16 decodes on the device, over all 63,488 finite bit patterns: the arithmetic one
+     * (embedding rows, and the table's entries) and the table one every weight load uses.
+     */
     @org.junit.jupiter.api.Test
     void halfDecodesEveryFiniteFp16ExactlyOnTheDevice() {
         int n = 1 << 16;
@@ -134,23 +140,31 @@ class LinearKernelsTest {
         for (int i = 0; i < n; i++) {
             bits.set(i, (short) i);
         }
-        FloatArray out = new FloatArray(n);
+        FloatArray direct = new FloatArray(n);
+        FloatArray table = new FloatArray(n);
         TaskGraph tg = new TaskGraph("decode")
                 .transferToDevice(DataTransferMode.EVERY_EXECUTION, bits)
-                .task("t", LinearKernelsTest::decodeAll, new KernelContext(), bits, out)
-                .transferToHost(DataTransferMode.EVERY_EXECUTION, out);
+                .task("t", LinearKernelsTest::decodeAll, new KernelContext(), bits, direct, table)
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, direct, table);
         run(tg, "decode", n / LayerGraphs.LOCAL);
         for (int i = 0; i < n; i++) {
             float expected = Float.float16ToFloat((short) i);
             if (!Float.isNaN(expected) && !Float.isInfinite(expected)) {
-                assertEquals(expected, out.get(i), 0f, "fp16 bits 0x" + Integer.toHexString(i));
+                assertEquals(expected, direct.get(i), 0f, "half(), fp16 bits 0x" + Integer.toHexString(i));
+                assertEquals(expected, table.get(i), 0f, "decode(), fp16 bits 0x" + Integer.toHexString(i));
             }
         }
     }
 
-    static void decodeAll(KernelContext ctx, ShortArray bits, FloatArray out) {
+    static void decodeAll(KernelContext ctx, ShortArray bits, FloatArray direct, FloatArray table) {
+        float[] dec = ctx.allocateFloatLocalArray(LinearKernels.HALF_TABLE);
+        dec[ctx.localIdx] = LinearKernels.tableEntry(ctx.localIdx);
+        ctx.localBarrier();
         int i = ctx.globalIdx;
-        out.set(i, LinearKernels.half(bits.get(i)));
+        short b = bits.get(i);
+        int h = LinearKernels.hi(b);
+        direct.set(i, LinearKernels.half(b));
+        table.set(i, (b & 0x3FF) * dec[h] + dec[64 + h]);
     }
 
     static void run(TaskGraph tg, String name, int groups) {

@@ -7,22 +7,30 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
-import qwen.service.backend.DeviceOptions;
 import qwen.service.engine.EngineOptions;
 import qwen.service.engine.ShardEngine;
 import qwen.service.engine.StepInput;
 import qwen.service.engine.StepOutput;
+import qwen.service.model.Checkpoints;
+import qwen.service.model.LayerRange;
 import qwen.service.model.RandomCheckpoint;
+import qwen.service.model.ShardWeights;
 import qwen.service.sampling.SamplingParams;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 
 /**
  * The GPU benchmark at Qwen-1.8B shapes (random bf16 weights): decode tok/s at batch 1 and
- * aggregate tok/s at 8, 32 and 64 sequences, prefill tok/s of a 512-token prompt, device memory.
- * Prints one JSON object per figure. Arguments: [model-dir] [kv-budget-mib]; with no model
- * directory it writes the random checkpoint to java.io.tmpdir first.
+ * aggregate tok/s at 8, 32 and 64 sequences, prefill tok/s of a 512-token prompt, device memory,
+ * agreement with the CPU backend; each decode figure splits its step into the host's input
+ * writing, the plan's graphs, the output copy and the engine's sampling. Then the linear kernels'
+ * other way on either side of the tiled way's threshold, on the same plan, and the same model with
+ * plain launches (TornadoVM's per-kernel profile). Prints one JSON
+ * object per figure. Arguments: [model-dir] [kv-budget-mib] [jfr-file]; with no model directory it
+ * writes the random checkpoint to java.io.tmpdir first; with a JFR file it records 200 batch-1
+ * steps there.
  *
- * <p>Run with the SDK's flags: {@code java @$TORNADOVM_HOME/tornado-argfile -Dtornado.recover.bailout=False
- * -Dtornado.tvm.maxbytecodesize=65536 -cp ... qwen.service.backend.tornado.GpuBench}.
+ * <p>Run with the SDK's flags and the shard's: {@code java @$TORNADOVM_HOME/tornado-argfile
+ * @service/tornado.args -cp ... qwen.service.backend.tornado.GpuBench} (bench/gpu/run.sh does).
  */
 public final class GpuBench {
 
@@ -35,37 +43,57 @@ public final class GpuBench {
     public static void main(String[] args) throws Exception {
         Path model = args.length > 0 && !args[0].isEmpty() ? Path.of(args[0]) : null;
         long kvMiB = args.length > 1 ? Long.parseLong(args[1]) : 4096;
+        Path jfr = args.length > 2 ? Path.of(args[2]) : null;
         if (model == null) {
             long t0 = System.nanoTime();
             model = RandomCheckpoint.qwen18B().writeTo(Files.createTempDirectory("qwen-1_8b-random"));
             emit("setup", "checkpoint_write_s", (System.nanoTime() - t0) / 1e9);
         }
         vocab = qwen.service.model.ModelDirectory.open(model).config().vocabSize();
-        try (ShardEngine engine = open(model, kvMiB, false)) {
+        // The service's configuration: CUDA graphs on.
+        try (ShardEngine engine = open(model, kvMiB, true, "")) {
             TornadoBackend backend = (TornadoBackend) engine.backend();
             emit("memory", "device_bytes_mib", backend.deviceBytes() / 1048576.0);
             parity(engine, model, "");
             prefill(engine, 512, "");
-            for (int batch : new int[] {1, 8, 32, 64}) {
+            for (int batch : new int[] {1, 8, 32, 48, 64}) {
                 decode(engine, batch, 16, batch == 1 ? 128 : 48, "");
             }
+            if (jfr != null) {
+                record(engine, jfr);
+            }
+            // Either way through the linear kernels at the tiled way's threshold, on the same plan
+            // (the meta carries the switch).
+            backend.tiledFrom(TornadoBackend.TILED_FROM + 1);
+            decode(engine, TornadoBackend.TILED_FROM, 16, 48, "_rows_way");
+            backend.tiledFrom(16);
+            decode(engine, 32, 16, 48, "_tiled_way");
+            backend.tiledFrom(TornadoBackend.TILED_FROM);
+        }
+        // Plain launches: TornadoVM's profiler times each kernel, which it cannot inside a CUDA graph.
+        try (ShardEngine engine = open(model, kvMiB, false, "_plain")) {
+            TornadoBackend backend = (TornadoBackend) engine.backend();
             for (int batch : new int[] {1, 64}) {
+                decode(engine, batch, 16, batch == 1 ? 128 : 48, "_plain");
                 backend.profiling(true);
                 decode(engine, batch, 16, 4, "_profiled");
                 printProfile(batch, backend.lastProfile());
                 backend.profiling(false);
             }
-        }
-        try (ShardEngine engine = open(model, kvMiB, true)) {
-            parity(engine, model, "_cudagraph");
-            prefill(engine, 512, "_cudagraph");
-            for (int batch : new int[] {1, 8, 32, 64}) {
-                decode(engine, batch, 16, batch == 1 ? 128 : 48, "_cudagraph");
-            }
         } catch (RuntimeException e) {
-            System.out.println("{\"figure\":\"cudagraph\",\"error\":\"" + e.toString().replace('"', '\'') + "\"}");
+            System.out.println("{\"figure\":\"plain\",\"error\":\"" + e.toString().replace('"', '\'') + "\"}");
         }
         System.exit(0);
+    }
+
+    /** A JFR recording (the "profile" settings) of 200 batch-1 decode steps, written to {@code file}. */
+    private static void record(ShardEngine engine, Path file) throws Exception {
+        try (jdk.jfr.Recording recording = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"))) {
+            recording.start();
+            decode(engine, 1, 16, 200, "_recorded");
+            recording.stop();
+            recording.dump(file);
+        }
     }
 
     /**
@@ -120,14 +148,16 @@ public final class GpuBench {
     }
 
     /** Opens the whole model on the default device and runs one step (compile, upload, maybe record). */
-    private static ShardEngine open(Path model, long kvMiB, boolean cudaGraphs) {
+    private static ShardEngine open(Path model, long kvMiB, boolean cudaGraphs, String variant) {
         long t0 = System.nanoTime();
-        ShardEngine engine = ShardEngine.open(new EngineOptions(model, null, EngineOptions.KernelSet.TORNADO, 1,
-                kvMiB << 20), new DeviceOptions(null, 512, cudaGraphs));
+        qwen.service.model.QwenConfig cfg = Checkpoints.config(model);
+        ShardWeights weights = Checkpoints.load(model, LayerRange.whole(cfg.numLayers()));
+        TornadoBackend backend = new TornadoBackend(weights, TornadoExecutionPlan.DEFAULT_DEVICE, 512, kvMiB << 20, cudaGraphs);
+        ShardEngine engine = new ShardEngine(backend, backend.newKvPool(kvMiB << 20));
         step(engine, List.of(new StepInput("warm", 0, ids(1, 8), null, 0, true, GREEDY)));
         engine.release(List.of("warm"));
-        emit("setup", "load_compile_upload_s" + (cudaGraphs ? "_cudagraph" : ""), (System.nanoTime() - t0) / 1e9);
-        System.out.println("{\"device\":\"" + ((TornadoBackend) engine.backend()).device() + "\"}");
+        emit("setup", "load_compile_upload_s" + variant, (System.nanoTime() - t0) / 1e9);
+        System.out.println("{\"device" + variant + "\":\"" + backend.device() + "\"}");
         return engine;
     }
 
@@ -158,6 +188,8 @@ public final class GpuBench {
             outs.addAll(step(engine, first.subList(from, Math.min(batch, from + perStep))));
         }
         double[] stepSeconds = new double[steps];
+        double[][] split = new double[4][steps];          // inputs, graphs, outputs, the engine's own (sampling)
+        TornadoBackend backend = (TornadoBackend) engine.backend();
         for (int s = 0; s < steps; s++) {
             List<StepInput> next = new ArrayList<>();
             for (int b = 0; b < batch; b++) {
@@ -166,13 +198,24 @@ public final class GpuBench {
             long t = System.nanoTime();
             outs = step(engine, next);
             stepSeconds[s] = (System.nanoTime() - t) / 1e9;
+            long[] times = backend.lastTimes();
+            for (int i = 0; i < 3; i++) {
+                split[i][s] = times[i] / 1e6;
+            }
+            split[3][s] = stepSeconds[s] * 1e3 - split[0][s] - split[1][s] - split[2][s];
         }
         engine.release(names);
-        double[] sorted = stepSeconds.clone();
-        Arrays.sort(sorted);
-        double median = sorted[steps / 2];
+        double median = median(stepSeconds);
         System.out.printf(Locale.ROOT, "{\"figure\":\"decode_batch_%d%s\",\"tok_per_s\":%.1f,\"step_ms_median\":%.3f,"
-                + "\"step_ms_min\":%.3f,\"steps\":%d}%n", batch, variant, batch / median, median * 1e3, sorted[0] * 1e3, steps);
+                + "\"step_ms_min\":%.3f,\"steps\":%d,\"median_ms_inputs_graphs_outputs_sampling\":[%.3f,%.3f,%.3f,%.3f]}%n",
+                batch, variant, batch / median, median * 1e3, Arrays.stream(stepSeconds).min().orElseThrow() * 1e3, steps,
+                median(split[0]), median(split[1]), median(split[2]), median(split[3]));
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
     }
 
     private static List<StepOutput> step(ShardEngine engine, List<StepInput> inputs) {

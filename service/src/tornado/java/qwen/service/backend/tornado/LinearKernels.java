@@ -46,12 +46,16 @@ final class LinearKernels {
     private LinearKernels() {
     }
 
+    /** Floats in a work-group's fp16 decode table ({@link #tableEntry}): 64 steps, then 64 bases; one per thread. */
+    static final int HALF_TABLE = 128;
+
     /**
      * fp16 bits to f32 with plain arithmetic: weights travel as raw fp16 bits and are decoded here,
      * so one kernel runs on devices with and without a half type (PoCL on CPUs has none) and
      * TornadoVM's OpenCL backend, which cannot reinterpret bits, compiles it. Normal and subnormal
      * values decode exactly (2^e is built from the exponent's bits, every factor a power of two);
-     * infinities and NaN never occur because {@link DeviceWeights} rejects them.
+     * infinities and NaN never occur because {@link DeviceWeights} rejects them. About 40
+     * operations: the linear kernels use it only to fill their decode table ({@link #tableEntry}).
      */
     static float half(short bits) {
         int h = bits & 0xFFFF;
@@ -62,6 +66,31 @@ final class LinearKernels {
                 * (1f + 255f * ((en >> 3) & 1)) * (1f + 65535f * ((en >> 4) & 1));
         float magnitude = (1 - subnormal + (h & 0x3FF) * 0.0009765625f) * pow2 * 3.0517578125e-5f;
         return magnitude * (1 - 2 * ((h >> 15) & 1));
+    }
+
+    /**
+     * The fp16 decode table of a work-group: each kernel fills its own local copy, thread i entry
+     * i, before a barrier. Entry i &lt; 64 (the top six bits of an fp16: sign and exponent) holds the
+     * value of one mantissa step, and entry 64 + i the value with a zero mantissa, so that
+     * fp16 = mantissa * step + base: exact, since the product has at most 10 significant bits and
+     * the sum is the fp16 value itself. A weight then costs a mask, a shift, two local loads and a
+     * multiply-add, where {@link #half} spends about 40 operations: decoding, not memory, was what
+     * bounded the kernels. The loads are written out in each kernel: a local array handed to a
+     * helper method is addressed as a heap array after inlining (byte offset past an object
+     * header), which TornadoVM 5.2 emits as an element index. The fill has no branch: an
+     * {@code if (lid < 64)} here let Graal merge it with a later loop's identical bound (cols = 64)
+     * into the if/else merge TornadoVM's OpenCL code generation gets wrong. The kernel tests catch
+     * both.
+     */
+    static float tableEntry(int lid) {
+        short top = (short) ((lid & 63) << 10);
+        float step = half((short) (top + 1)) - half(top);
+        return step + (half(top) - step) * (lid >> 6);     // exact: both sums are fp16 values
+    }
+
+    /** Table index of fp16 bits: sign and exponent. */
+    static int hi(short bits) {
+        return (bits >> 10) & 63;
     }
 
     /*
@@ -118,6 +147,9 @@ final class LinearKernels {
         float[] ws = ctx.allocateFloatLocalArray(KC * WS);
         float[] xs = ctx.allocateFloatLocalArray(KC * XS);
         float[] sq = ctx.allocateFloatLocalArray(TT);
+        float[] dec = ctx.allocateFloatLocalArray(HALF_TABLE);
+        dec[lid] = tableEntry(lid);
+        ctx.localBarrier();
         int count = meta.get(countSlot);
         if (count == 1) {
             int r = ctx.groupIdx;
@@ -134,9 +166,20 @@ final class LinearKernels {
                 float x1 = x.get(j1) * live(j + ls, cols);
                 float x2 = x.get(j2) * live(j + 2 * ls, cols);
                 float x3 = x.get(j3) * live(j + 3 * ls, cols);
-                s += half(w.get(wBase + j)) * gain(g, j, normed) * x0 + half(w.get(wBase + j1)) * gain(g, j1, normed) * x1
-                        + half(w.get(wBase + j2)) * gain(g, j2, normed) * x2
-                        + half(w.get(wBase + j3)) * gain(g, j3, normed) * x3;
+                short w0b = w.get(wBase + j);
+                int w0i = hi(w0b);
+                float w0 = (w0b & 0x3FF) * dec[w0i] + dec[64 + w0i];
+                short w1b = w.get(wBase + j1);
+                int w1i = hi(w1b);
+                float w1 = (w1b & 0x3FF) * dec[w1i] + dec[64 + w1i];
+                short w2b = w.get(wBase + j2);
+                int w2i = hi(w2b);
+                float w2 = (w2b & 0x3FF) * dec[w2i] + dec[64 + w2i];
+                short w3b = w.get(wBase + j3);
+                int w3i = hi(w3b);
+                float w3 = (w3b & 0x3FF) * dec[w3i] + dec[64 + w3i];
+                s += w0 * gain(g, j, normed) * x0 + w1 * gain(g, j1, normed) * x1 + w2 * gain(g, j2, normed) * x2
+                        + w3 * gain(g, j3, normed) * x3;
                 q += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
             }
             ws[lid] = s;
@@ -169,7 +212,10 @@ final class LinearKernels {
                 float q2 = 0f;
                 float q3 = 0f;
                 for (int j = lid; j < cols; j += ls) {
-                    float wv = half(w.get(wBase + j)) * gain(g, j, normed);
+                    short wdb = w.get(wBase + j);
+                    int wdi = hi(wdb);
+                    float wd = (wdb & 0x3FF) * dec[wdi] + dec[64 + wdi];
+                    float wv = wd * gain(g, j, normed);
                     float x0 = x.get(tb * cols + j);
                     float x1 = x.get(t1 * cols + j);
                     float x2 = x.get(t2 * cols + j);
@@ -223,7 +269,10 @@ final class LinearKernels {
                     for (int e = lid; e < TF * KC; e += 128) {
                         int k = k0 + (e & 31);
                         int kc = clamp(k, cols);
-                        ws[(e & 31) * WS + (e >> 5)] = half(w.get(clamp(f0 + (e >> 5), rows) * cols + kc))
+                        short wdb = w.get(clamp(f0 + (e >> 5), rows) * cols + kc);
+                        int wdi = hi(wdb);
+                        float wd = (wdb & 0x3FF) * dec[wdi] + dec[64 + wdi];
+                        ws[(e & 31) * WS + (e >> 5)] = wd
                                 * gain(g, kc, normed) * live(k, cols);
                     }
                     for (int e = lid; e < TT * KC; e += 128) {
@@ -273,6 +322,9 @@ final class LinearKernels {
         float[] vs = ctx.allocateFloatLocalArray(KC * WS);
         float[] xs = ctx.allocateFloatLocalArray(KC * XS);
         float[] sq = ctx.allocateFloatLocalArray(TT);
+        float[] dec = ctx.allocateFloatLocalArray(HALF_TABLE);
+        dec[lid] = tableEntry(lid);
+        ctx.localBarrier();
         int count = meta.get(StepMeta.ROWS);
         if (count == 1) {
             int r = ctx.groupIdx;
@@ -286,8 +338,20 @@ final class LinearKernels {
                 float x1 = x.get(j1) * live(j + ls, cols);
                 float gx0 = g.get(j) * x0;
                 float gx1 = g.get(j1) * x1;
-                a += half(w1.get(wBase + j)) * gx0 + half(w1.get(wBase + j1)) * gx1;
-                b += half(w2.get(wBase + j)) * gx0 + half(w2.get(wBase + j1)) * gx1;
+                short u0b = w1.get(wBase + j);
+                int u0i = hi(u0b);
+                float u0 = (u0b & 0x3FF) * dec[u0i] + dec[64 + u0i];
+                short u1b = w1.get(wBase + j1);
+                int u1i = hi(u1b);
+                float u1 = (u1b & 0x3FF) * dec[u1i] + dec[64 + u1i];
+                short v0b = w2.get(wBase + j);
+                int v0i = hi(v0b);
+                float v0 = (v0b & 0x3FF) * dec[v0i] + dec[64 + v0i];
+                short v1b = w2.get(wBase + j1);
+                int v1i = hi(v1b);
+                float v1 = (v1b & 0x3FF) * dec[v1i] + dec[64 + v1i];
+                a += u0 * gx0 + u1 * gx1;
+                b += v0 * gx0 + v1 * gx1;
                 q += x0 * x0 + x1 * x1;
             }
             us[lid] = a;
@@ -320,8 +384,14 @@ final class LinearKernels {
                 float q1 = 0f;
                 for (int j = lid; j < cols; j += ls) {
                     float gj = g.get(j);
-                    float u = half(w1.get(wBase + j)) * gj;
-                    float v = half(w2.get(wBase + j)) * gj;
+                    short udb = w1.get(wBase + j);
+                    int udi = hi(udb);
+                    float ud = (udb & 0x3FF) * dec[udi] + dec[64 + udi];
+                    short vdb = w2.get(wBase + j);
+                    int vdi = hi(vdb);
+                    float vd = (vdb & 0x3FF) * dec[vdi] + dec[64 + vdi];
+                    float u = ud * gj;
+                    float v = vd * gj;
                     float x0 = x.get(tb * cols + j);
                     float x1 = x.get(t1 * cols + j);
                     a0 += u * x0;
@@ -375,8 +445,14 @@ final class LinearKernels {
                         int kc = clamp(k, cols);
                         int at = clamp(f0 + (e >> 5), rows) * cols + kc;
                         float gk = g.get(kc) * live(k, cols);
-                        us[(e & 31) * WS + (e >> 5)] = half(w1.get(at)) * gk;
-                        vs[(e & 31) * WS + (e >> 5)] = half(w2.get(at)) * gk;
+                        short udb = w1.get(at);
+                        int udi = hi(udb);
+                        float ud = (udb & 0x3FF) * dec[udi] + dec[64 + udi];
+                        short vdb = w2.get(at);
+                        int vdi = hi(vdb);
+                        float vd = (vdb & 0x3FF) * dec[vdi] + dec[64 + vdi];
+                        us[(e & 31) * WS + (e >> 5)] = ud * gk;
+                        vs[(e & 31) * WS + (e >> 5)] = vd * gk;
                     }
                     for (int e = lid; e < TT * KC; e += 128) {
                         int k = k0 + (e & 31);
