@@ -224,9 +224,9 @@ public final class Sampler {
     }
 
     /**
-     * log(sum(exp(v))), computed stably: exp(v - max(v)) in vector lanes (an e-folding of the
-     * whole vocabulary took a millisecond a token one at a time, a fifth of a GPU decode step),
-     * summed in float lanes over blocks of {@link #BLOCK} and the block sums in double.
+     * log(sum(exp(v))), computed stably: exp(v - max(v)) in vector lanes (one Math.exp at a time
+     * over the vocabulary took a millisecond a token, a fifth of a GPU decode step), summed in
+     * float lanes over blocks of {@link #BLOCK} and the block sums in double.
      */
     static float logSumExp(float[] v) {
         int bound = F.loopBound(v.length);
