@@ -203,8 +203,7 @@ public final class TornadoBackend implements ComputeBackend {
         // buffer, on every core rather than one.
         float[][] rowsOut = new float[wanted][];
         MemorySegment logits = buffers.logits.getSegment();
-        IntStream copies = IntStream.range(0, wanted);
-        (wanted > 1 ? copies.parallel() : copies).forEach(r -> {
+        IntStream.range(0, wanted).parallel().forEach(r -> {
             rowsOut[r] = new float[vocab];
             MemorySegment.copy(logits, ValueLayout.JAVA_FLOAT, (long) r * vocab * Float.BYTES, rowsOut[r], 0, vocab);
         });
