@@ -2,7 +2,8 @@
 # The GPU benchmark on a machine with an NVIDIA GPU and no Java: unpacks the bundle made by
 # bench/gpu/pack.sh (a jlinked Java 25, the TornadoVM SDK's PTX parts, the service classes), runs
 # qwen.service.backend.tornado.GpuBench at Qwen-1.8B shapes, then, on the same GPU, the Hugging
-# Face transformers baseline (hf_anchor.py) when python3 has torch and transformers.
+# Face transformers baseline (hf_anchor.py) when python3 has torch and transformers, unless
+# QWEN_HF=0.
 #   bench/gpu/run.sh BUNDLE_DIR [RESULTS_DIR]
 set -euo pipefail
 bundle=$(cd "${1:?usage: run.sh BUNDLE_DIR [RESULTS_DIR]}" && pwd)
@@ -35,7 +36,7 @@ kill "$sampler" 2>/dev/null || true
 echo "{\"figure\":\"qwen_peak_gpu_memory_mib\",\"value\":$(sort -n "$work/mem.txt" | tail -1)}" | tee -a "$results/qwen-gpu.log"
 echo "qwen benchmark exit status $status"
 
-if [ -f "$bundle/hf_anchor.py" ] && python3 -c 'import torch, transformers' 2>/dev/null; then
+if [ "${QWEN_HF:-1}" != 0 ] && [ -f "$bundle/hf_anchor.py" ] && python3 -c 'import torch, transformers' 2>/dev/null; then
   PYTHONUNBUFFERED=1 timeout "${QWEN_HF_TIMEOUT:-240}" python3 "$bundle/hf_anchor.py" 2>&1 | tee "$results/hf-anchor.log" || true
 fi
 exit "$status"

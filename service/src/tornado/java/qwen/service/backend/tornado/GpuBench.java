@@ -60,6 +60,7 @@ public final class GpuBench {
             for (int batch : new int[] {1, 8, 32, 48, 64}) {
                 decode(engine, batch, 16, batch == 1 ? 128 : 48, "");
             }
+            longContext(engine, 2048, 64, "");
             if (jfr != null) {
                 record(engine, jfr);
             }
@@ -78,9 +79,13 @@ public final class GpuBench {
                 decode(engine, batch, 16, batch == 1 ? 128 : 48, "_plain");
                 backend.profiling(true);
                 decode(engine, batch, 16, 4, "_profiled");
-                printProfile(batch, backend.lastProfile());
+                printProfile("batch_" + batch, backend.lastProfile(), backend.lastOpProfile());
                 backend.profiling(false);
             }
+            backend.profiling(true);
+            longContext(engine, 2048, 2, "_profiled");
+            printProfile("batch_1_context_2048", backend.lastProfile(), backend.lastOpProfile());
+            backend.profiling(false);
         } catch (RuntimeException e) {
             System.out.println("{\"figure\":\"plain\",\"error\":\"" + e.toString().replace('"', '\'') + "\"}");
         }
@@ -130,8 +135,8 @@ public final class GpuBench {
         }
     }
 
-    /** Per graph of one step: kernel, dispatch and total milliseconds, and their sums. */
-    private static void printProfile(int batch, List<long[]> graphs) {
+    /** Per graph of one step: kernel, dispatch and total milliseconds, and their sums; then kernel milliseconds per operation. */
+    private static void printProfile(String label, List<long[]> graphs, java.util.Map<String, Long> ops) {
         long kernel = 0;
         long dispatch = 0;
         long total = 0;
@@ -143,9 +148,13 @@ public final class GpuBench {
             per.append(per.isEmpty() ? "" : ",").append(String.format(Locale.ROOT, "[%.3f,%.3f,%.3f]", g[0] / 1e6,
                     g[1] / 1e6, g[2] / 1e6));
         }
-        System.out.printf(Locale.ROOT, "{\"figure\":\"profile_batch_%d\",\"kernel_ms\":%.3f,\"dispatch_ms\":%.3f,"
-                + "\"total_ms\":%.3f,\"graphs_kernel_dispatch_total_ms\":[%s]}%n", batch, kernel / 1e6, dispatch / 1e6,
+        System.out.printf(Locale.ROOT, "{\"figure\":\"profile_%s\",\"kernel_ms\":%.3f,\"dispatch_ms\":%.3f,"
+                + "\"total_ms\":%.3f,\"graphs_kernel_dispatch_total_ms\":[%s]}%n", label, kernel / 1e6, dispatch / 1e6,
                 total / 1e6, per);
+        StringBuilder byOp = new StringBuilder();
+        ops.forEach((op, ns) -> byOp.append(byOp.isEmpty() ? "" : ",").append(String.format(Locale.ROOT, "\"%s\":%.3f", op,
+                ns / 1e6)));
+        System.out.printf(Locale.ROOT, "{\"figure\":\"profile_%s_kernel_ms_by_op\",%s}%n", label, byOp);
     }
 
     /** Opens the whole model on the default device and runs one step (compile, upload, maybe record). */
@@ -210,6 +219,31 @@ public final class GpuBench {
                 + "\"step_ms_min\":%.3f,\"steps\":%d,\"median_ms_inputs_graphs_outputs_sampling\":[%.3f,%.3f,%.3f,%.3f]}%n",
                 batch, variant, batch / median, median * 1e3, Arrays.stream(stepSeconds).min().orElseThrow() * 1e3, steps,
                 median(split[0]), median(split[1]), median(split[2]), median(split[3]));
+    }
+
+    /**
+     * Batch-1 decoding after a {@code context}-token prompt, fed in 512-row chunks: how attention
+     * over a long sequence weighs on a step.
+     */
+    private static void longContext(ShardEngine engine, int context, int steps, String variant) {
+        int[] prompt = ids(7, context);
+        StepOutput out = null;
+        for (int from = 0; from < context; from += 512) {
+            int[] chunk = Arrays.copyOfRange(prompt, from, Math.min(context, from + 512));
+            boolean last = from + chunk.length == context;
+            out = step(engine, List.of(new StepInput("long", from, chunk, null, context, last, GREEDY))).getFirst();
+        }
+        double[] stepSeconds = new double[steps];
+        for (int s = 0; s < steps; s++) {
+            long t = System.nanoTime();
+            out = step(engine, List.of(new StepInput("long", context + s, new int[] {out.sample().id()}, null, 0, true,
+                    GREEDY))).getFirst();
+            stepSeconds[s] = (System.nanoTime() - t) / 1e9;
+        }
+        engine.release(List.of("long"));
+        double median = median(stepSeconds);
+        System.out.printf(Locale.ROOT, "{\"figure\":\"decode_batch_1_context_%d%s\",\"tok_per_s\":%.1f,"
+                + "\"step_ms_median\":%.3f,\"steps\":%d}%n", context, variant, 1 / median, median * 1e3, steps);
     }
 
     private static double median(double[] values) {

@@ -3,8 +3,12 @@ package qwen.service.backend.tornado;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.IntStream;
 import qwen.service.backend.ChunkOutput;
 import qwen.service.backend.ComputeBackend;
@@ -63,6 +67,7 @@ public final class TornadoBackend implements ComputeBackend {
     private final long deviceBytes;
     private final boolean cudaGraphs;
     private List<long[]> profile;
+    private Map<String, Long> opProfile = Map.of();
     private long[] lastTimes = new long[3];
     private int tiledFrom = TILED_FROM;
 
@@ -113,6 +118,9 @@ public final class TornadoBackend implements ComputeBackend {
             }
         }
         long t2 = System.nanoTime();
+        if (profile != null) {
+            opProfile = kernelTimesByOp(result.getProfilerResult().getProfileLog());
+        }
         List<ChunkOutput> out = outputs(chunks, rows, result);
         lastTimes = new long[] {t1 - t0, t2 - t1, System.nanoTime() - t2};
         return out;
@@ -246,6 +254,38 @@ public final class TornadoBackend implements ComputeBackend {
     /** The last step's times per graph while profiling: {kernel, dispatch, total, transfers} ns. */
     synchronized List<long[]> lastProfile() {
         return profile == null ? List.of() : List.copyOf(profile);
+    }
+
+    /**
+     * The last step's device kernel time per operation while profiling, in nanoseconds summed over
+     * the blocks ({@code qkv}, {@code rope}, {@code attn}, {@code proj}, {@code mlp}, {@code down},
+     * {@code head}...), in task order.
+     */
+    synchronized Map<String, Long> lastOpProfile() {
+        return opProfile;
+    }
+
+    /** A task's entry in TornadoVM's profile log: its graph-qualified id, then its timers. */
+    private static final Pattern TASK_ENTRY = Pattern.compile("\"[\\w]+\\.([\\w]+)\": \\{([^{}]*)\\}");
+    private static final Pattern KERNEL_TIME = Pattern.compile("\"TASK_KERNEL_TIME\": \"(\\d+)\"");
+
+    /**
+     * Sums the kernel times of the last execution of each task by operation. The log accumulates an
+     * entry per task and execution, so the last entry of a task is this step's.
+     */
+    static Map<String, Long> kernelTimesByOp(String log) {
+        Map<String, Long> lastByTask = new LinkedHashMap<>();
+        Matcher m = TASK_ENTRY.matcher(log);
+        while (m.find()) {
+            Matcher k = KERNEL_TIME.matcher(m.group(2));
+            if (k.find()) {
+                lastByTask.remove(m.group(1));
+                lastByTask.put(m.group(1), Long.parseLong(k.group(1)));
+            }
+        }
+        Map<String, Long> byOp = new LinkedHashMap<>();
+        lastByTask.forEach((task, ns) -> byOp.merge(task.replaceFirst("^l\\d+_", ""), ns, Long::sum));
+        return byOp;
     }
 
     /**
