@@ -14,6 +14,7 @@ import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
+import uk.ac.manchester.tornado.api.types.arrays.LongArray;
 
 /**
  * The device's linear kernels against a double-precision loop over the same fp16 weights, in both
@@ -28,21 +29,24 @@ class LinearKernelsTest {
 
     /**
      * tokens, the switch (tiledFrom), normed, bias, residual, columns: the model's uses (c_attn: norm +
-     * bias; c_proj: residual; lm_head: norm) in each way. Shapes are not multiples of the tiles or of
-     * the unrolled stride (37 x 70, 37 x 600); 64 columns are the whole-model tests' width, where a
-     * batch-1 loop runs once.
+     * bias; c_proj: residual; lm_head: norm) in each way. Shapes are not multiples of the tiles, the
+     * staged slices or the unrolled stride (37 x 68: 17 longs a row; 37 x 2,060: 515 longs, more than
+     * four threads' strides); 64 columns are the whole-model tests' width, where a batch-1 loop runs
+     * once.
      */
     @ParameterizedTest
-    @CsvSource({"1,16,0,1,1,70", "1,16,1,1,0,70", "1,16,0,0,1,70", "1,16,1,0,0,70", "1,16,1,1,1,600",
-            "3,16,0,0,1,70", "4,16,1,1,0,70", "6,16,1,0,0,70", "3,1,1,1,0,70", "3,1,0,0,1,70",
-            "40,16,0,1,1,70", "40,16,1,0,0,70", "33,100,1,1,1,70", "20,16,1,1,1,600", "9,16,1,1,0,64",
-            "1,16,1,1,0,64", "9,16,0,0,1,64"})
+    @CsvSource({"1,16,0,1,1,68", "1,16,1,1,0,68", "1,16,0,0,1,68", "1,16,1,0,0,68", "1,16,1,1,1,2060",
+            "3,16,0,0,1,68", "4,16,1,1,0,68", "6,16,1,0,0,68", "3,1,1,1,0,68", "3,1,0,0,1,68",
+            "40,16,0,1,1,68", "40,16,1,0,0,68", "33,100,1,1,1,68", "20,16,1,1,1,600", "9,16,1,1,0,64",
+            "1,16,1,1,0,64", "9,16,0,0,1,64", "5,16,1,0,1,2060", "17,1,1,0,1,2060"})
     void linearWithBiasResidualAndNormMatchesTheReference(int tokens, int tiledFrom, int normed, int hasBias,
                                                           int accumulate, int cols) {
         int rows = 37;
         int max = 48;
         SplittableRandom rnd = new SplittableRandom(tokens * 31L + tiledFrom + normed);
         ShortArray w = halves(rnd, rows * cols);
+        LongArray packed = packed(w, rows, cols);
+        FloatArray dec = Fp16.table();
         FloatArray x = floats(rnd, max * cols);
         FloatArray bias = floats(rnd, rows);
         FloatArray gain = normed == 1 ? floats(rnd, cols) : new FloatArray(1);
@@ -51,8 +55,8 @@ class LinearKernelsTest {
         IntArray meta = meta(tokens, tiledFrom);
         String name = "lin" + graphs++;
         TaskGraph tg = new TaskGraph(name)
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, w, x, bias, gain, y, meta)
-                .task("t", LinearKernels::linear, new KernelContext(), w, x, y, bias, gain, meta, StepMeta.ROWS, cols, rows,
+                .transferToDevice(DataTransferMode.EVERY_EXECUTION, packed, x, bias, gain, dec, y, meta)
+                .task("t", LinearKernels::linear, new KernelContext(), packed, x, y, bias, gain, dec, meta, StepMeta.ROWS, cols, rows,
                         hasBias, accumulate, normed, EPS, LayerGraphs.LOCAL)
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, y);
         run(tg, name, rows);
@@ -77,20 +81,23 @@ class LinearKernelsTest {
 
     @ParameterizedTest
     @CsvSource({"1,16,48", "1,16,300", "2,16,48", "5,16,48", "3,1,48", "40,16,48", "20,16,300", "9,16,64",
-            "1,16,64"})
+            "1,16,64", "1,16,1100", "3,16,1100", "18,1,1100"})
     void gatedAppliesTheNormThenSiluToTheW2Branch(int tokens, int tiledFrom, int cols) {
         int rows = 29;
         SplittableRandom rnd = new SplittableRandom(100 + tokens + tiledFrom);
         ShortArray w1 = halves(rnd, rows * cols);
         ShortArray w2 = halves(rnd, rows * cols);
+        LongArray p1 = packed(w1, rows, cols);
+        LongArray p2 = packed(w2, rows, cols);
+        FloatArray dec = Fp16.table();
         FloatArray x = floats(rnd, tokens * cols);
         FloatArray gain = floats(rnd, cols);
         FloatArray h = new FloatArray(tokens * rows);
         IntArray meta = meta(tokens, tiledFrom);
         String name = "gated" + graphs++;
         TaskGraph tg = new TaskGraph(name)
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, w1, w2, x, gain, h, meta)
-                .task("t", LinearKernels::gated, new KernelContext(), w1, w2, x, h, gain, meta, cols, rows, EPS,
+                .transferToDevice(DataTransferMode.EVERY_EXECUTION, p1, p2, x, gain, dec, h, meta)
+                .task("t", LinearKernels::gated, new KernelContext(), p1, p2, x, h, gain, dec, meta, cols, rows, EPS,
                         LayerGraphs.LOCAL)
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, h);
         run(tg, name, rows);
@@ -131,7 +138,8 @@ class LinearKernelsTest {
 
     /**
      * Both fp16 decodes on the device, over all 63,488 finite bit patterns: the arithmetic one
-     * (embedding rows, and the table's entries) and the table one every weight load uses.
+     * (embedding rows) and the table one every weight load uses, here on the bits as a packed long
+     * holds them (in either half of an int, with the other half's bits above).
      */
     @org.junit.jupiter.api.Test
     void halfDecodesEveryFiniteFp16ExactlyOnTheDevice() {
@@ -142,9 +150,10 @@ class LinearKernelsTest {
         }
         FloatArray direct = new FloatArray(n);
         FloatArray table = new FloatArray(n);
+        FloatArray dec = Fp16.table();
         TaskGraph tg = new TaskGraph("decode")
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, bits)
-                .task("t", LinearKernelsTest::decodeAll, new KernelContext(), bits, direct, table)
+                .transferToDevice(DataTransferMode.EVERY_EXECUTION, bits, dec)
+                .task("t", LinearKernelsTest::decodeAll, new KernelContext(), bits, dec, direct, table)
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, direct, table);
         run(tg, "decode", n / LayerGraphs.LOCAL);
         for (int i = 0; i < n; i++) {
@@ -156,15 +165,42 @@ class LinearKernelsTest {
         }
     }
 
-    static void decodeAll(KernelContext ctx, ShortArray bits, FloatArray direct, FloatArray table) {
-        float[] dec = ctx.allocateFloatLocalArray(LinearKernels.HALF_TABLE);
-        dec[ctx.localIdx] = LinearKernels.tableEntry(ctx.localIdx);
-        ctx.localBarrier();
+    /** Even i: the bits in an int's low half under a neighbour's bits; odd i: in its high half. */
+    static void decodeAll(KernelContext ctx, ShortArray bits, FloatArray dec, FloatArray direct, FloatArray table) {
         int i = ctx.globalIdx;
         short b = bits.get(i);
-        int h = LinearKernels.hi(b);
-        direct.set(i, LinearKernels.half(b));
-        table.set(i, (b & 0x3FF) * dec[h] + dec[64 + h]);
+        int other = bits.get(i ^ 1) & 0xFFFF;
+        int word = (b & 0xFFFF) | (other << 16);
+        int shifted = other | (b << 16);
+        direct.set(i, Fp16.half(b));
+        table.set(i, Fp16.decode(word, dec) * (1 - (i & 1)) + Fp16.decode(shifted >> 16, dec) * (i & 1));
+    }
+
+    /** Each long of {@link Fp16#pack}'s layout holds the bits of its four columns, one a quarter apart. */
+    @org.junit.jupiter.api.Test
+    void packedRowsHoldEachColumnOnceInItsQuarter() {
+        int rows = 3;
+        int cols = 12;
+        ShortArray w = new ShortArray(rows * cols);
+        for (int i = 0; i < rows * cols; i++) {
+            w.set(i, Float.floatToFloat16(i));
+        }
+        LongArray p = packed(w, rows, cols);
+        int q = Fp16.longsPerRow(cols);
+        for (int r = 0; r < rows; r++) {
+            for (int m = 0; m < q; m++) {
+                for (int k = 0; k < Fp16.PER_LONG; k++) {
+                    short bitsOf = (short) (p.get(r * q + m) >> (16 * k));
+                    assertEquals(r * cols + m + k * q, Float.float16ToFloat(bitsOf), 0f, "row " + r + " long " + m + " part " + k);
+                }
+            }
+        }
+    }
+
+    static LongArray packed(ShortArray w, int rows, int cols) {
+        LongArray out = new LongArray(rows * Fp16.longsPerRow(cols));
+        Fp16.pack((r, c) -> w.get(r * cols + c), cols, 0, rows, out);
+        return out;
     }
 
     static void run(TaskGraph tg, String name, int groups) {

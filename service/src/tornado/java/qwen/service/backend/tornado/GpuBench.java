@@ -82,7 +82,12 @@ public final class GpuBench {
                 printProfile("batch_" + batch, backend.lastProfile(), backend.lastOpProfile());
                 backend.profiling(false);
             }
+            // Per operation, which way through the linear kernels suits 64 rows.
+            backend.tiledFrom(65);
             backend.profiling(true);
+            decode(engine, 64, 16, 4, "_rows_way_profiled");
+            printProfile("batch_64_rows_way", backend.lastProfile(), backend.lastOpProfile());
+            backend.tiledFrom(TornadoBackend.TILED_FROM);
             longContext(engine, 2048, 2, "_profiled");
             printProfile("batch_1_context_2048", backend.lastProfile(), backend.lastOpProfile());
             backend.profiling(false);

@@ -103,7 +103,7 @@ final class LayerGraphs {
     }
 
     private Object[] sharedBuffers() {
-        return new Object[] {b.meta, b.rot, b.x, b.qkv, b.att, b.hid, b.none};
+        return new Object[] {b.meta, b.rot, b.x, b.qkv, b.att, b.hid, b.none, b.f16};
     }
 
     private void inputs(TaskGraph tg) {
@@ -115,7 +115,7 @@ final class LayerGraphs {
         } else {
             tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, b.x);
         }
-        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, b.qkv, b.att, b.hid, b.none);
+        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, b.qkv, b.att, b.hid, b.none, b.f16);
     }
 
     /** One transformer block (SPEC 3.2), in the model's order. */
@@ -126,7 +126,7 @@ final class LayerGraphs {
         StepMeta m = b.layout;
         String id = taskId(l, "qkv");
         linearTask(tg, graph, id, cfg.qkvDim());
-        tg.task(id, LinearKernels::linear, ctx, lw.cAttn(), b.x, b.qkv, lw.cAttnBias(), lw.ln1(), b.meta, StepMeta.ROWS, d,
+        tg.task(id, LinearKernels::linear, ctx, lw.cAttn(), b.x, b.qkv, lw.cAttnBias(), lw.ln1(), b.f16, b.meta, StepMeta.ROWS, d,
                 cfg.qkvDim(), 1, 0, 1, cfg.rmsEps(), LOCAL);
         id = taskId(l, "rope");
         task(tg, graph, id, rows, LOCAL);
@@ -138,14 +138,14 @@ final class LayerGraphs {
                 m.pageTable(), cfg.numHeads(), cfg.headDim(), maxContext, LOCAL);
         id = taskId(l, "proj");
         linearTask(tg, graph, id, d);
-        tg.task(id, LinearKernels::linear, ctx, lw.attnCProj(), b.att, b.x, b.none, b.none, b.meta, StepMeta.ROWS, d, d, 0, 1,
+        tg.task(id, LinearKernels::linear, ctx, lw.attnCProj(), b.att, b.x, b.none, b.none, b.f16, b.meta, StepMeta.ROWS, d, d, 0, 1,
                 0, 0f, LOCAL);
         id = taskId(l, "mlp");
         linearTask(tg, graph, id, f);
-        tg.task(id, LinearKernels::gated, ctx, lw.w1(), lw.w2(), b.x, b.hid, lw.ln2(), b.meta, d, f, cfg.rmsEps(), LOCAL);
+        tg.task(id, LinearKernels::gated, ctx, lw.w1(), lw.w2(), b.x, b.hid, lw.ln2(), b.f16, b.meta, d, f, cfg.rmsEps(), LOCAL);
         id = taskId(l, "down");
         linearTask(tg, graph, id, d);
-        tg.task(id, LinearKernels::linear, ctx, lw.mlpCProj(), b.hid, b.x, b.none, b.none, b.meta, StepMeta.ROWS, f, d, 0, 1,
+        tg.task(id, LinearKernels::linear, ctx, lw.mlpCProj(), b.hid, b.x, b.none, b.none, b.f16, b.meta, StepMeta.ROWS, f, d, 0, 1,
                 0, 0f, LOCAL);
     }
 
@@ -160,7 +160,7 @@ final class LayerGraphs {
         task(tg, graph, "gather", rows, LOCAL);
         tg.task("gather", RowKernels::gather, ctx, b.x, b.meta, b.layout.logitRows(), b.gathered, d, LOCAL);
         linearTask(tg, graph, "head", cfg.vocabSize());
-        tg.task("head", LinearKernels::linear, ctx, w.lmHead(), b.gathered, b.logits, b.none, w.lnF(), b.meta,
+        tg.task("head", LinearKernels::linear, ctx, w.lmHead(), b.gathered, b.logits, b.none, w.lnF(), b.f16, b.meta,
                 StepMeta.LOGIT_ROWS, d, cfg.vocabSize(), 0, 0, 1, cfg.rmsEps(), LOCAL);
         tg.transferToHost(DataTransferMode.UNDER_DEMAND, b.logits);
     }

@@ -4,30 +4,34 @@ import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
-import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+import uk.ac.manchester.tornado.api.types.arrays.LongArray;
 
 /**
- * Matrix times a batch of rows with fp16 weights and f32 accumulation, with the RMSNorm that
- * precedes the matrix in the model fused in; the references are {@code ScalarKernels.rmsnorm},
- * {@code matmul}, {@code addBias}, {@code add} and {@code siluMul}.
+ * Matrix times a batch of rows with fp16 weights (packed four to a long, {@link Fp16}) and f32
+ * accumulation, with the RMSNorm that precedes the matrix in the model fused in; the references
+ * are {@code ScalarKernels.rmsnorm}, {@code matmul}, {@code addBias}, {@code add} and
+ * {@code siluMul}. Columns must be a multiple of {@link Fp16#PER_LONG} (checked where the graphs
+ * are built), so a row packs without padding and x rows line up with the quarters.
  *
  * <p>The norm folds into the product: W (g * x * s) = s * (W (g * x)) with s = 1 / rms(x), and
  * sum(x^2) is gathered in the same pass that reads x, so a norm costs no task and no pass of its
- * own. Each kernel has two ways through, picked per step by the row count against
- * {@code meta[TILED_FROM]} (the same for every thread, so the branch never diverges):
+ * own. Each kernel has three ways through, picked per step by the row count (the same for every
+ * thread, so the branch never diverges):
  * <ul>
- *   <li><b>rows</b> (decode): one work-group per output feature; the threads stride along the
- *       weight row (coalesced loads) for one token row (batch 1 has a loop of its own) or up to
- *       {@link #TILE} at once, and the sums meet in local memory. Weight traffic is what limits it,
- *       as a matrix-vector product should be.
- *   <li><b>tiled</b> (prefill, large batches): a work-group computes a {@link #TF} x {@link #TT}
- *       block of features x tokens; each {@link #KC}-wide slice of weights (decoded once) and of
- *       activations is staged in local memory and every thread accumulates 2 x 2 outputs from it,
- *       so a weight is read from memory once per 16 tokens instead of once per 4. Blocks this
- *       small keep enough work-groups in flight at 32-64 rows to fill the device.
+ *   <li><b>one row</b> (batch-1 decode): one work-group per output feature; each thread loads four
+ *       longs (16 weights) of the row at once before it uses any, so a 2,048-column row is read in
+ *       one round trip, and the sums meet in local memory.
+ *   <li><b>rows</b> (small batches): one work-group per output feature; each long of the weight
+ *       row is decoded once and used for {@link #TILE} token rows.
+ *   <li><b>tiled</b> (prefill, large batches, from {@code meta[TILED_FROM]} rows): a work-group
+ *       computes a {@link #TF} x {@link #TT} block of features x tokens; each {@link #KC}-column
+ *       slice of weights (decoded once) and of activations is staged in local memory and every
+ *       thread accumulates 2 x 2 outputs from it, so a weight is read from memory once per 16
+ *       tokens. Blocks this small keep enough work-groups in flight at 32-64 rows to fill the
+ *       device.
  * </ul>
- * The grid is sized for the rows way ({@code rows} groups); the tiled way needs fewer and the
- * rest exit at once. Both assume {@link LayerGraphs#LOCAL} = 128 threads per group.
+ * The grid is sized for the rows ways ({@code rows} groups); the tiled way needs fewer and the
+ * rest exit at once. All assume {@link LayerGraphs#LOCAL} = 128 threads per group.
  */
 final class LinearKernels {
 
@@ -37,60 +41,15 @@ final class LinearKernels {
     static final int TF = 32;
     /** Tokens per tiled block. */
     static final int TT = 16;
-    /** Columns per staged slice. */
-    static final int KC = 32;
+    /** Longs of a weight row per staged slice. */
+    static final int KL = 8;
+    /** Columns per staged slice: {@link #KL} longs, eight consecutive columns of each quarter. */
+    static final int KC = KL * Fp16.PER_LONG;
     /** Local strides of the staged slices, padded by one so a column write hits distinct banks. */
     private static final int WS = TF + 1;
     private static final int XS = TT + 1;
 
     private LinearKernels() {
-    }
-
-    /** Floats in a work-group's fp16 decode table ({@link #tableEntry}): 64 steps, then 64 bases; one per thread. */
-    static final int HALF_TABLE = 128;
-
-    /**
-     * fp16 bits to f32 with plain arithmetic: weights travel as raw fp16 bits and are decoded here,
-     * so one kernel runs on devices with and without a half type (PoCL on CPUs has none) and
-     * TornadoVM's OpenCL backend, which cannot reinterpret bits, compiles it. Normal and subnormal
-     * values decode exactly (2^e is built from the exponent's bits, every factor a power of two);
-     * infinities and NaN never occur because {@link DeviceWeights} rejects them. About 40
-     * operations: the linear kernels use it only to fill their decode table ({@link #tableEntry}).
-     */
-    static float half(short bits) {
-        int h = bits & 0xFFFF;
-        int e = (h >> 10) & 0x1F;
-        int subnormal = ((e - 1) >> 31) & 1;     // 1 when e == 0: exponent 1, no implicit leading 1
-        int en = e + subnormal;
-        float pow2 = (1f + (en & 1)) * (1f + 3f * ((en >> 1) & 1)) * (1f + 15f * ((en >> 2) & 1))
-                * (1f + 255f * ((en >> 3) & 1)) * (1f + 65535f * ((en >> 4) & 1));
-        float magnitude = (1 - subnormal + (h & 0x3FF) * 0.0009765625f) * pow2 * 3.0517578125e-5f;
-        return magnitude * (1 - 2 * ((h >> 15) & 1));
-    }
-
-    /**
-     * The fp16 decode table of a work-group: each kernel fills its own local copy, thread i entry
-     * i, before a barrier. Entry i &lt; 64 (the top six bits of an fp16: sign and exponent) holds the
-     * value of one mantissa step, and entry 64 + i the value with a zero mantissa, so that
-     * fp16 = mantissa * step + base: exact, since the product has at most 10 significant bits and
-     * the sum is the fp16 value itself. A weight then costs a mask, a shift, two local loads and a
-     * multiply-add, where {@link #half} spends about 40 operations: decoding, not memory, was what
-     * bounded the kernels. The loads are written out in each kernel: a local array handed to a
-     * helper method is addressed as a heap array after inlining (byte offset past an object
-     * header), which TornadoVM 5.2 emits as an element index. The fill has no branch: an
-     * {@code if (lid < 64)} here let Graal merge it with a later loop's identical bound (cols = 64)
-     * into the if/else merge TornadoVM's OpenCL code generation gets wrong. The kernel tests catch
-     * both.
-     */
-    static float tableEntry(int lid) {
-        short top = (short) ((lid & 63) << 10);
-        float step = half((short) (top + 1)) - half(top);
-        return step + (half(top) - step) * (lid >> 6);     // exact: both sums are fp16 values
-    }
-
-    /** Table index of fp16 bits: sign and exponent. */
-    static int hi(short bits) {
-        return (bits >> 10) & 63;
     }
 
     /*
@@ -135,55 +94,68 @@ final class LinearKernels {
         }
     }
 
+
+    /** a0 x[at] + a1 x[at + q] + a2 x[at + 2q] + a3 x[at + 3q]: one long's four weights against a row. */
+    static float dot4(float a0, float a1, float a2, float a3, FloatArray x, int at, int q) {
+        return a0 * x.get(at) + a1 * x.get(at + q) + a2 * x.get(at + 2 * q) + a3 * x.get(at + 3 * q);
+    }
+
+    /** The sum of squares of the four x values a long's weights meet. */
+    static float sq4(FloatArray x, int at, int q) {
+        float a = x.get(at);
+        float b = x.get(at + q);
+        float c = x.get(at + 2 * q);
+        float d = x.get(at + 3 * q);
+        return a * a + b * b + c * c + d * d;
+    }
+
+    /** Long m's four weights, each times its column's gain, against row 0 of x. */
+    static float dotLong(long v, FloatArray dec, FloatArray g, int normed, FloatArray x, int m, int q) {
+        int lo = (int) v;
+        int hi = (int) (v >> 32);
+        return dot4(Fp16.decode(lo, dec) * gain(g, m, normed), Fp16.decode(lo >> 16, dec) * gain(g, m + q, normed),
+                Fp16.decode(hi, dec) * gain(g, m + 2 * q, normed), Fp16.decode(hi >> 16, dec) * gain(g, m + 3 * q, normed),
+                x, m, q);
+    }
+
     /**
      * y[t, r] = (accumulate ? y[t, r] : 0) + (hasBias ? bias[r] : 0) + W[r, :] . n(x[t, :]) for
      * rows t &lt; meta[countSlot], where n is RMSNorm with gain g and eps when normed, else the
-     * identity. W is [rows, cols], x [T, cols], y [T, rows].
+     * identity. W is [rows, cols] packed ({@link Fp16}), x [T, cols], y [T, rows]; dec is
+     * {@link Fp16#table}.
      */
-    static void linear(KernelContext ctx, ShortArray w, FloatArray x, FloatArray y, FloatArray bias, FloatArray g,
-                       IntArray meta, int countSlot, int cols, int rows, int hasBias, int accumulate, int normed,
-                       float eps, int ls) {
+    static void linear(KernelContext ctx, LongArray w, FloatArray x, FloatArray y, FloatArray bias, FloatArray g,
+                       FloatArray dec, IntArray meta, int countSlot, int cols, int rows, int hasBias, int accumulate,
+                       int normed, float eps, int ls) {
         int lid = ctx.localIdx;
         float[] ws = ctx.allocateFloatLocalArray(KC * WS);
         float[] xs = ctx.allocateFloatLocalArray(KC * XS);
         float[] sq = ctx.allocateFloatLocalArray(TT);
-        float[] dec = ctx.allocateFloatLocalArray(HALF_TABLE);
-        dec[lid] = tableEntry(lid);
-        ctx.localBarrier();
         int count = meta.get(countSlot);
+        int q = cols / Fp16.PER_LONG;
         if (count == 1) {
             int r = ctx.groupIdx;
-            int wBase = r * cols;
+            int base = r * q;
             float s = 0f;
-            float q = 0f;
-            for (int j = lid; j < cols; j += 4 * ls) {
-                // four independent loads in flight per thread: one 2-byte load at a time leaves the
-                // memory system idle waiting (latency-bound, not bandwidth-bound)
-                int j1 = clamp(j + ls, cols);
-                int j2 = clamp(j + 2 * ls, cols);
-                int j3 = clamp(j + 3 * ls, cols);
-                float x0 = x.get(j);
-                float x1 = x.get(j1) * live(j + ls, cols);
-                float x2 = x.get(j2) * live(j + 2 * ls, cols);
-                float x3 = x.get(j3) * live(j + 3 * ls, cols);
-                short w0b = w.get(wBase + j);
-                int w0i = hi(w0b);
-                float w0 = (w0b & 0x3FF) * dec[w0i] + dec[64 + w0i];
-                short w1b = w.get(wBase + j1);
-                int w1i = hi(w1b);
-                float w1 = (w1b & 0x3FF) * dec[w1i] + dec[64 + w1i];
-                short w2b = w.get(wBase + j2);
-                int w2i = hi(w2b);
-                float w2 = (w2b & 0x3FF) * dec[w2i] + dec[64 + w2i];
-                short w3b = w.get(wBase + j3);
-                int w3i = hi(w3b);
-                float w3 = (w3b & 0x3FF) * dec[w3i] + dec[64 + w3i];
-                s += w0 * gain(g, j, normed) * x0 + w1 * gain(g, j1, normed) * x1 + w2 * gain(g, j2, normed) * x2
-                        + w3 * gain(g, j3, normed) * x3;
-                q += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
+            float ss = 0f;
+            for (int m = lid; m < q; m += 4 * ls) {
+                // four 8-byte loads issued before any is used: 32 bytes in flight a thread
+                int m1 = clamp(m + ls, q);
+                int m2 = clamp(m + 2 * ls, q);
+                int m3 = clamp(m + 3 * ls, q);
+                long v0 = w.get(base + m);
+                long v1 = w.get(base + m1);
+                long v2 = w.get(base + m2);
+                long v3 = w.get(base + m3);
+                int l1 = live(m + ls, q);
+                int l2 = live(m + 2 * ls, q);
+                int l3 = live(m + 3 * ls, q);
+                s += dotLong(v0, dec, g, normed, x, m, q) + l1 * dotLong(v1, dec, g, normed, x, m1, q)
+                        + l2 * dotLong(v2, dec, g, normed, x, m2, q) + l3 * dotLong(v3, dec, g, normed, x, m3, q);
+                ss += sq4(x, m, q) + l1 * sq4(x, m1, q) + l2 * sq4(x, m2, q) + l3 * sq4(x, m3, q);
             }
             ws[lid] = s;
-            ws[ls + lid] = q;
+            ws[ls + lid] = ss;
             ctx.localBarrier();
             for (int stride = ls / 2; stride > 0; stride >>= 1) {
                 if (lid < stride) {
@@ -198,11 +170,12 @@ final class LinearKernels {
             ctx.localBarrier();     // every thread meets here: PoCL miscompiled the path without it
         } else if (count < meta.get(StepMeta.TILED_FROM)) {
             int r = ctx.groupIdx;
-            int wBase = r * cols;
+            int base = r * q;
             for (int tb = 0; tb < count; tb += TILE) {
-                int t1 = clamp(tb + 1, count);
-                int t2 = clamp(tb + 2, count);
-                int t3 = clamp(tb + 3, count);
+                int x0 = tb * cols;
+                int x1 = clamp(tb + 1, count) * cols;
+                int x2 = clamp(tb + 2, count) * cols;
+                int x3 = clamp(tb + 3, count) * cols;
                 float s0 = 0f;
                 float s1 = 0f;
                 float s2 = 0f;
@@ -211,23 +184,22 @@ final class LinearKernels {
                 float q1 = 0f;
                 float q2 = 0f;
                 float q3 = 0f;
-                for (int j = lid; j < cols; j += ls) {
-                    short wdb = w.get(wBase + j);
-                    int wdi = hi(wdb);
-                    float wd = (wdb & 0x3FF) * dec[wdi] + dec[64 + wdi];
-                    float wv = wd * gain(g, j, normed);
-                    float x0 = x.get(tb * cols + j);
-                    float x1 = x.get(t1 * cols + j);
-                    float x2 = x.get(t2 * cols + j);
-                    float x3 = x.get(t3 * cols + j);
-                    s0 += wv * x0;
-                    s1 += wv * x1;
-                    s2 += wv * x2;
-                    s3 += wv * x3;
-                    q0 += x0 * x0;
-                    q1 += x1 * x1;
-                    q2 += x2 * x2;
-                    q3 += x3 * x3;
+                for (int m = lid; m < q; m += ls) {
+                    long v = w.get(base + m);
+                    int lo = (int) v;
+                    int hi = (int) (v >> 32);
+                    float a0 = Fp16.decode(lo, dec) * gain(g, m, normed);
+                    float a1 = Fp16.decode(lo >> 16, dec) * gain(g, m + q, normed);
+                    float a2 = Fp16.decode(hi, dec) * gain(g, m + 2 * q, normed);
+                    float a3 = Fp16.decode(hi >> 16, dec) * gain(g, m + 3 * q, normed);
+                    s0 += dot4(a0, a1, a2, a3, x, x0 + m, q);
+                    s1 += dot4(a0, a1, a2, a3, x, x1 + m, q);
+                    s2 += dot4(a0, a1, a2, a3, x, x2 + m, q);
+                    s3 += dot4(a0, a1, a2, a3, x, x3 + m, q);
+                    q0 += sq4(x, x0 + m, q);
+                    q1 += sq4(x, x1 + m, q);
+                    q2 += sq4(x, x2 + m, q);
+                    q3 += sq4(x, x3 + m, q);
                 }
                 ws[lid] = s0;
                 ws[ls + lid] = s1;
@@ -265,19 +237,25 @@ final class LinearKernels {
                 float a10 = 0f;
                 float a11 = 0f;
                 float ss = 0f;     // sum of x^2 of token lid & 15, kept by every thread: no branch to merge
-                for (int k0 = 0; k0 < cols; k0 += KC) {
-                    for (int e = lid; e < TF * KC; e += 128) {
-                        int k = k0 + (e & 31);
-                        int kc = clamp(k, cols);
-                        short wdb = w.get(clamp(f0 + (e >> 5), rows) * cols + kc);
-                        int wdi = hi(wdb);
-                        float wd = (wdb & 0x3FF) * dec[wdi] + dec[64 + wdi];
-                        ws[(e & 31) * WS + (e >> 5)] = wd
-                                * gain(g, kc, normed) * live(k, cols);
+                for (int m0 = 0; m0 < q; m0 += KL) {
+                    for (int e = lid; e < TF * KL; e += 128) {
+                        int mm = e & 7;
+                        int f = e >> 3;
+                        int m = clamp(m0 + mm, q);
+                        int ok = live(m0 + mm, q);
+                        long v = w.get(clamp(f0 + f, rows) * q + m);
+                        int lo = (int) v;
+                        int hi = (int) (v >> 32);
+                        ws[mm * WS + f] = Fp16.decode(lo, dec) * gain(g, m, normed) * ok;
+                        ws[(mm + 8) * WS + f] = Fp16.decode(lo >> 16, dec) * gain(g, m + q, normed) * ok;
+                        ws[(mm + 16) * WS + f] = Fp16.decode(hi, dec) * gain(g, m + 2 * q, normed) * ok;
+                        ws[(mm + 24) * WS + f] = Fp16.decode(hi >> 16, dec) * gain(g, m + 3 * q, normed) * ok;
                     }
                     for (int e = lid; e < TT * KC; e += 128) {
-                        int k = k0 + (e & 31);
-                        xs[(e & 31) * XS + (e >> 5)] = x.get(clamp(t0 + (e >> 5), count) * cols + clamp(k, cols)) * live(k, cols);
+                        int kk = e & 31;
+                        int m = m0 + (kk & 7);
+                        xs[kk * XS + (e >> 5)] = x.get(clamp(t0 + (e >> 5), count) * cols + clamp(m, q) + (kk >> 3) * q)
+                                * live(m, q);
                     }
                     ctx.localBarrier();
                     for (int kk = 0; kk < KC; kk++) {
@@ -312,51 +290,39 @@ final class LinearKernels {
 
     /**
      * Qwen's MLP inner product on normed rows: h[t, r] = (w1[r] . n(x[t])) * silu(w2[r] . n(x[t])),
-     * SiLU on the w2 branch, n the RMSNorm with gain g (ln_2). The rows way reads both weight rows
-     * once per one or two token rows; the tiled way stages both slices.
+     * SiLU on the w2 branch, n the RMSNorm with gain g (ln_2). The one-row way loads two longs of
+     * each matrix at once; the rows way decodes both weight longs once per two token rows; the
+     * tiled way stages both slices.
      */
-    static void gated(KernelContext ctx, ShortArray w1, ShortArray w2, FloatArray x, FloatArray h, FloatArray g,
-                      IntArray meta, int cols, int rows, float eps, int ls) {
+    static void gated(KernelContext ctx, LongArray w1, LongArray w2, FloatArray x, FloatArray h, FloatArray g,
+                      FloatArray dec, IntArray meta, int cols, int rows, float eps, int ls) {
         int lid = ctx.localIdx;
         float[] us = ctx.allocateFloatLocalArray(KC * WS);
         float[] vs = ctx.allocateFloatLocalArray(KC * WS);
         float[] xs = ctx.allocateFloatLocalArray(KC * XS);
         float[] sq = ctx.allocateFloatLocalArray(TT);
-        float[] dec = ctx.allocateFloatLocalArray(HALF_TABLE);
-        dec[lid] = tableEntry(lid);
-        ctx.localBarrier();
         int count = meta.get(StepMeta.ROWS);
+        int q = cols / Fp16.PER_LONG;
         if (count == 1) {
             int r = ctx.groupIdx;
-            int wBase = r * cols;
+            int base = r * q;
             float a = 0f;
             float b = 0f;
-            float q = 0f;
-            for (int j = lid; j < cols; j += 2 * ls) {
-                int j1 = clamp(j + ls, cols);
-                float x0 = x.get(j);
-                float x1 = x.get(j1) * live(j + ls, cols);
-                float gx0 = g.get(j) * x0;
-                float gx1 = g.get(j1) * x1;
-                short u0b = w1.get(wBase + j);
-                int u0i = hi(u0b);
-                float u0 = (u0b & 0x3FF) * dec[u0i] + dec[64 + u0i];
-                short u1b = w1.get(wBase + j1);
-                int u1i = hi(u1b);
-                float u1 = (u1b & 0x3FF) * dec[u1i] + dec[64 + u1i];
-                short v0b = w2.get(wBase + j);
-                int v0i = hi(v0b);
-                float v0 = (v0b & 0x3FF) * dec[v0i] + dec[64 + v0i];
-                short v1b = w2.get(wBase + j1);
-                int v1i = hi(v1b);
-                float v1 = (v1b & 0x3FF) * dec[v1i] + dec[64 + v1i];
-                a += u0 * gx0 + u1 * gx1;
-                b += v0 * gx0 + v1 * gx1;
-                q += x0 * x0 + x1 * x1;
+            float ss = 0f;
+            for (int m = lid; m < q; m += 2 * ls) {
+                int m1 = clamp(m + ls, q);
+                long u0 = w1.get(base + m);
+                long u1 = w1.get(base + m1);
+                long v0 = w2.get(base + m);
+                long v1 = w2.get(base + m1);
+                int l1 = live(m + ls, q);
+                a += dotLong(u0, dec, g, 1, x, m, q) + l1 * dotLong(u1, dec, g, 1, x, m1, q);
+                b += dotLong(v0, dec, g, 1, x, m, q) + l1 * dotLong(v1, dec, g, 1, x, m1, q);
+                ss += sq4(x, m, q) + l1 * sq4(x, m1, q);
             }
             us[lid] = a;
             us[ls + lid] = b;
-            us[2 * ls + lid] = q;
+            us[2 * ls + lid] = ss;
             ctx.localBarrier();
             for (int stride = ls / 2; stride > 0; stride >>= 1) {
                 if (lid < stride) {
@@ -373,33 +339,41 @@ final class LinearKernels {
             ctx.localBarrier();
         } else if (count < meta.get(StepMeta.TILED_FROM)) {
             int r = ctx.groupIdx;
-            int wBase = r * cols;
+            int base = r * q;
             for (int tb = 0; tb < count; tb += 2) {
-                int t1 = clamp(tb + 1, count);
+                int x0 = tb * cols;
+                int x1 = clamp(tb + 1, count) * cols;
                 float a0 = 0f;
                 float g0 = 0f;
                 float a1 = 0f;
                 float g1 = 0f;
                 float q0 = 0f;
                 float q1 = 0f;
-                for (int j = lid; j < cols; j += ls) {
-                    float gj = g.get(j);
-                    short udb = w1.get(wBase + j);
-                    int udi = hi(udb);
-                    float ud = (udb & 0x3FF) * dec[udi] + dec[64 + udi];
-                    short vdb = w2.get(wBase + j);
-                    int vdi = hi(vdb);
-                    float vd = (vdb & 0x3FF) * dec[vdi] + dec[64 + vdi];
-                    float u = ud * gj;
-                    float v = vd * gj;
-                    float x0 = x.get(tb * cols + j);
-                    float x1 = x.get(t1 * cols + j);
-                    a0 += u * x0;
-                    g0 += v * x0;
-                    a1 += u * x1;
-                    g1 += v * x1;
-                    q0 += x0 * x0;
-                    q1 += x1 * x1;
+                for (int m = lid; m < q; m += ls) {
+                    long u = w1.get(base + m);
+                    long v = w2.get(base + m);
+                    float k0 = g.get(m);
+                    float k1 = g.get(m + q);
+                    float k2 = g.get(m + 2 * q);
+                    float k3 = g.get(m + 3 * q);
+                    int lo = (int) u;
+                    int hi = (int) (u >> 32);
+                    float u0 = Fp16.decode(lo, dec) * k0;
+                    float u1 = Fp16.decode(lo >> 16, dec) * k1;
+                    float u2 = Fp16.decode(hi, dec) * k2;
+                    float u3 = Fp16.decode(hi >> 16, dec) * k3;
+                    lo = (int) v;
+                    hi = (int) (v >> 32);
+                    float v0 = Fp16.decode(lo, dec) * k0;
+                    float v1 = Fp16.decode(lo >> 16, dec) * k1;
+                    float v2 = Fp16.decode(hi, dec) * k2;
+                    float v3 = Fp16.decode(hi >> 16, dec) * k3;
+                    a0 += dot4(u0, u1, u2, u3, x, x0 + m, q);
+                    g0 += dot4(v0, v1, v2, v3, x, x0 + m, q);
+                    a1 += dot4(u0, u1, u2, u3, x, x1 + m, q);
+                    g1 += dot4(v0, v1, v2, v3, x, x1 + m, q);
+                    q0 += sq4(x, x0 + m, q);
+                    q1 += sq4(x, x1 + m, q);
                 }
                 us[lid] = a0;
                 us[ls + lid] = g0;
@@ -439,24 +413,37 @@ final class LinearKernels {
                 float v10 = 0f;
                 float v11 = 0f;
                 float ss = 0f;
-                for (int k0 = 0; k0 < cols; k0 += KC) {
-                    for (int e = lid; e < TF * KC; e += 128) {
-                        int k = k0 + (e & 31);
-                        int kc = clamp(k, cols);
-                        int at = clamp(f0 + (e >> 5), rows) * cols + kc;
-                        float gk = g.get(kc) * live(k, cols);
-                        short udb = w1.get(at);
-                        int udi = hi(udb);
-                        float ud = (udb & 0x3FF) * dec[udi] + dec[64 + udi];
-                        short vdb = w2.get(at);
-                        int vdi = hi(vdb);
-                        float vd = (vdb & 0x3FF) * dec[vdi] + dec[64 + vdi];
-                        us[(e & 31) * WS + (e >> 5)] = ud * gk;
-                        vs[(e & 31) * WS + (e >> 5)] = vd * gk;
+                for (int m0 = 0; m0 < q; m0 += KL) {
+                    for (int e = lid; e < TF * KL; e += 128) {
+                        int mm = e & 7;
+                        int f = e >> 3;
+                        int m = clamp(m0 + mm, q);
+                        int ok = live(m0 + mm, q);
+                        int at = clamp(f0 + f, rows) * q + m;
+                        float k0 = g.get(m) * ok;
+                        float k1 = g.get(m + q) * ok;
+                        float k2 = g.get(m + 2 * q) * ok;
+                        float k3 = g.get(m + 3 * q) * ok;
+                        long u = w1.get(at);
+                        int lo = (int) u;
+                        int hi = (int) (u >> 32);
+                        us[mm * WS + f] = Fp16.decode(lo, dec) * k0;
+                        us[(mm + 8) * WS + f] = Fp16.decode(lo >> 16, dec) * k1;
+                        us[(mm + 16) * WS + f] = Fp16.decode(hi, dec) * k2;
+                        us[(mm + 24) * WS + f] = Fp16.decode(hi >> 16, dec) * k3;
+                        long v = w2.get(at);
+                        lo = (int) v;
+                        hi = (int) (v >> 32);
+                        vs[mm * WS + f] = Fp16.decode(lo, dec) * k0;
+                        vs[(mm + 8) * WS + f] = Fp16.decode(lo >> 16, dec) * k1;
+                        vs[(mm + 16) * WS + f] = Fp16.decode(hi, dec) * k2;
+                        vs[(mm + 24) * WS + f] = Fp16.decode(hi >> 16, dec) * k3;
                     }
                     for (int e = lid; e < TT * KC; e += 128) {
-                        int k = k0 + (e & 31);
-                        xs[(e & 31) * XS + (e >> 5)] = x.get(clamp(t0 + (e >> 5), count) * cols + clamp(k, cols)) * live(k, cols);
+                        int kk = e & 31;
+                        int m = m0 + (kk & 7);
+                        xs[kk * XS + (e >> 5)] = x.get(clamp(t0 + (e >> 5), count) * cols + clamp(m, q) + (kk >> 3) * q)
+                                * live(m, q);
                     }
                     ctx.localBarrier();
                     for (int kk = 0; kk < KC; kk++) {

@@ -17,7 +17,7 @@ final class RowKernels {
         if (t < meta.get(StepMeta.ROWS)) {
             int id = meta.get(tokensAt + t);
             for (int i = ctx.localIdx; i < d; i += ls) {
-                x.set(t * d + i, LinearKernels.half(wte.get(id * d + i)));
+                x.set(t * d + i, Fp16.half(wte.get(id * d + i)));
             }
         }
     }

@@ -21,6 +21,7 @@ final class StepBuffers {
     final FloatArray gathered;  // [R, d] rows whose logits are wanted (head shard)
     final FloatArray logits;    // [R, vocab] (head shard)
     final FloatArray none = new FloatArray(1);   // stands in for an absent bias or norm gain
+    final FloatArray f16 = Fp16.table();          // the linear kernels' fp16 decode table
 
     StepBuffers(QwenConfig cfg, int maxRows, int maxPages, boolean head) {
         int d = cfg.hiddenSize();
@@ -44,14 +45,14 @@ final class StepBuffers {
     long bytes() {
         return meta.getNumBytesOfSegment() + rot.getNumBytesOfSegment() + x.getNumBytesOfSegment()
                 + qkv.getNumBytesOfSegment() + att.getNumBytesOfSegment() + hid.getNumBytesOfSegment()
-                + gathered.getNumBytesOfSegment() + logits.getNumBytesOfSegment();
+                + gathered.getNumBytesOfSegment() + logits.getNumBytesOfSegment() + f16.getNumBytesOfSegment();
     }
 
     /** Bytes of the step buffers for a shape, before allocating them. */
     static long bytesFor(QwenConfig cfg, int maxRows, int maxPages, boolean head) {
         long d = cfg.hiddenSize();
         long floats = maxRows * (cfg.headDim() + 1L) + maxRows * (3 * d + cfg.qkvDim() + cfg.ffnDim())
-                + (head ? maxRows * (d + (long) cfg.vocabSize()) : 2);
+                + (head ? maxRows * (d + (long) cfg.vocabSize()) : 2) + Fp16.TABLE;
         return floats * Float.BYTES + (long) new StepMeta(maxRows, maxPages).size() * Integer.BYTES;
     }
 }

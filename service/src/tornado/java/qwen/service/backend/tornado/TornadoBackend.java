@@ -106,6 +106,7 @@ public final class TornadoBackend implements ComputeBackend {
         int rows = fill(chunks);
         long t1 = System.nanoTime();
         TornadoExecutionResult result = null;
+        Map<String, Long> ops = new LinkedHashMap<>();
         if (profile != null) {
             profile.clear();
         }
@@ -115,11 +116,12 @@ public final class TornadoBackend implements ComputeBackend {
                 TornadoProfilerResult p = result.getProfilerResult();
                 profile.add(new long[] {p.getDeviceKernelTime(), p.getKernelDispatchTime(), p.getTotalTime(),
                         p.getDataTransfersTime()});
+                kernelTimesByOp(p.getProfileLog()).forEach((op, ns) -> ops.merge(op, ns, Long::sum));
             }
         }
         long t2 = System.nanoTime();
         if (profile != null) {
-            opProfile = kernelTimesByOp(result.getProfilerResult().getProfileLog());
+            opProfile = ops;
         }
         List<ChunkOutput> out = outputs(chunks, rows, result);
         lastTimes = new long[] {t1 - t0, t2 - t1, System.nanoTime() - t2};
