@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packs what the GPU benchmark needs on a machine with an NVIDIA GPU but no Java into BUNDLE_DIR
-# (about 32 MB): a Java 25 runtime made with jlink, the PTX parts of an installed TornadoVM SDK,
-# the service classes (built with that SDK) with their few runtime libraries, and the Hugging
-# Face baseline script. bench/gpu/run.sh BUNDLE_DIR runs it there.
+# (about 35 MB): a Java 25 runtime made with jlink, the PTX parts of an installed TornadoVM SDK,
+# the service classes (built with that SDK) with their few runtime libraries, the backend's device
+# tests and a JUnit console launcher, and the Hugging Face baseline script. bench/gpu/run.sh BUNDLE_DIR runs it there.
 #   TORNADOVM_HOME=/path/to/sdk bench/gpu/pack.sh [BUNDLE_DIR]     (default .gpu)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,19 +16,28 @@ version=$(ls "$tvm"/share/java/tornado/tornado-api-*.jar | sed 's#.*/tornado-api
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/app"
 
-# The service classes with the TornadoVM backend compiled in, and the libraries the benchmark loads.
-(cd "$ROOT" && TORNADOVM_HOME=$tvm ./mvnw -q install -Dmaven.test.skip=true -pl service -am >&2)
+# The service classes with the TornadoVM backend compiled in, the libraries the benchmark loads, and
+# the backend's device tests with a JUnit console launcher, so that run.sh checks every kernel on the
+# GPU before it times them.
+(cd "$ROOT" && TORNADOVM_HOME=$tvm ./mvnw -q install -DskipTests -pl service -am >&2)
+(cd "$ROOT" && ./mvnw -q -pl service dependency:build-classpath -Dmdep.outputFile="$work/test-classpath.txt" \
+    -Dmdep.includeScope=test >&2)
+junit=$(tr ':' '\n' < "$work/test-classpath.txt" | sed -n 's#.*/junit-jupiter-api-\([0-9][^/]*\)\.jar$#\1#p' | head -1)
+[ -n "$junit" ] || { echo "pack.sh: no junit-jupiter-api on the service's test classpath" >&2; exit 1; }
+(cd "$ROOT" && ./mvnw -q dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$junit" \
+    -DoutputDirectory="$work/app" >&2)
 (cd "$ROOT" && TORNADOVM_HOME=$tvm ./mvnw -q -pl service dependency:build-classpath \
     -Dmdep.outputFile="$work/classpath.txt" -Dmdep.includeScope=runtime >&2)
-mkdir -p "$work/app"
 "$JAVA_HOME/bin/jar" cf "$work/app/qwen-service.jar" -C "$ROOT/service/target/classes" .
+"$JAVA_HOME/bin/jar" cf "$work/app/qwen-service-tests.jar" -C "$ROOT/service/target/test-classes" .
 tr ':' '\n' < "$work/classpath.txt" | grep '/jackson-' | xargs -I{} cp {} "$work/app/"
 
-# A runtime with the modules TornadoVM's PTX backend and the engine use, and JFR for the benchmark's
-# recording; stored uncompressed so that xz compresses the whole bundle better.
+# A runtime with the modules TornadoVM's PTX backend and the engine use, JFR for the benchmark's
+# recording and the zip file system JUnit scans the tests' jar with; stored uncompressed so that xz compresses the whole bundle better.
 "$JAVA_HOME/bin/jlink" --output "$work/jre" --compress=zip-0 --no-header-files --no-man-pages --strip-debug \
-  --add-modules java.base,jdk.internal.vm.ci,java.logging,java.management,jdk.management,jdk.unsupported,java.desktop,java.sql,jdk.incubator.vector,jdk.jfr
+  --add-modules java.base,jdk.internal.vm.ci,java.logging,java.management,jdk.management,jdk.unsupported,java.desktop,java.sql,jdk.incubator.vector,jdk.jfr,jdk.zipfs
 
 # The SDK's PTX parts and its JVM flags, with the SDK's path left as @TVM@ for run.sh to fill in.
 mkdir -p "$work/tvm/share/java/tornado" "$work/tvm/share/java/graalJars" "$work/tvm/lib"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU benchmark on a machine with an NVIDIA GPU and no Java: unpacks the bundle made by
 # bench/gpu/pack.sh (a jlinked Java 25, the TornadoVM SDK's PTX parts, the service classes), runs
-# qwen.service.backend.tornado.GpuBench at Qwen-1.8B shapes, then, on the same GPU, the Hugging
-# Face transformers baseline (hf_anchor.py) when python3 has torch and transformers, unless
-# QWEN_HF=0.
+# the TornadoVM backend's device tests there (kernels against their references, whole small models
+# against the CPU backend; unless QWEN_GPU_TESTS=0), then qwen.service.backend.tornado.GpuBench at
+# Qwen-1.8B shapes, then, on the same GPU, the Hugging Face transformers baseline (hf_anchor.py)
+# when python3 has torch and transformers, unless QWEN_HF=0.
 #   bench/gpu/run.sh BUNDLE_DIR [RESULTS_DIR]
 set -euo pipefail
 bundle=$(cd "${1:?usage: run.sh BUNDLE_DIR [RESULTS_DIR]}" && pwd)
@@ -25,6 +26,17 @@ LD_PRELOAD=${LD_PRELOAD:-$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')
 export LD_PRELOAD
 cd "$work"
 set +e
+tests=0
+launcher=$(ls "$work"/app/junit-platform-console-standalone-*.jar 2>/dev/null | head -1)
+if [ "${QWEN_GPU_TESTS:-1}" != 0 ] && [ -n "$launcher" ] && [ -f "$work/app/qwen-service-tests.jar" ]; then
+  timeout "${QWEN_GPU_TESTS_TIMEOUT:-300}" "$work/jre/bin/java" @"$work/tvm/tornado-argfile" @"$root/service/tornado.args" \
+    --add-modules jdk.incubator.vector -cp "$work/app/*" org.junit.platform.console.ConsoleLauncher execute \
+    --scan-classpath "$work/app/qwen-service-tests.jar" --include-package qwen.service.backend.tornado \
+    --details=summary --disable-banner > "$results/gpu-tests.log" 2>&1
+  tests=$?
+  grep -v '^WARNING' "$results/gpu-tests.log" | grep -E '=>|tests (successful|failed|found)' | head -40
+  echo "device tests exit status $tests"
+fi
 # The shard's TornadoVM options (service/tornado.args); a JFR recording of batch-1 decoding lands in
 # the results.
 timeout "${QWEN_GPU_TIMEOUT:-420}" "$work/jre/bin/java" @"$work/tvm/tornado-argfile" @"$root/service/tornado.args" \
@@ -39,4 +51,5 @@ echo "qwen benchmark exit status $status"
 if [ "${QWEN_HF:-1}" != 0 ] && [ -f "$bundle/hf_anchor.py" ] && python3 -c 'import torch, transformers' 2>/dev/null; then
   PYTHONUNBUFFERED=1 timeout "${QWEN_HF_TIMEOUT:-240}" python3 "$bundle/hf_anchor.py" 2>&1 | tee "$results/hf-anchor.log" || true
 fi
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+exit "$tests"
