@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -51,13 +52,15 @@ public final class Sampler {
      */
     public Sample next(float[] logits, SeenTokens seen) {
         float[] raw = logits;
-        float logSum = logSumExp(raw);
+        float max = max(raw);
+        float logSum = logSumExp(raw, max);
         // Greedy decoding without a penalty reads the logits as they are; anything else edits a copy.
-        float[] work = params.isArgMax() && params.repetitionPenalty() == 1f ? raw : raw.clone();
+        boolean asIs = params.isArgMax() && params.repetitionPenalty() == 1f;
+        float[] work = asIs ? raw : raw.clone();
         penalise(work, seen);
         int id;
         if (params.isArgMax()) {
-            id = argMax(work);
+            id = asIs ? firstAt(raw, max) : argMax(work);
         } else {
             if (params.temperature() != 1f) {
                 float t = params.temperature();
@@ -93,12 +96,7 @@ public final class Sampler {
      */
     private int draw(float[] work) {
         float max = work[argMax(work)];
-        double all = 0;                                       // the softmax total of the whole vocabulary
-        if (params.topK() == 0) {
-            for (float w : work) {
-                all += Math.exp(w - max);
-            }
-        }
+        double all = params.topK() == 0 ? expSum(work, max) : 0;   // the softmax total of the whole vocabulary
         double u = random.nextDouble();                       // one number per draw, whichever head decides it
         for (float below = HEAD_LOGITS; ; below *= 4) {
             // Past a gap of 3072 logits, exp underflows to 0 and the whole vocabulary is sorted.
@@ -213,6 +211,24 @@ public final class Sampler {
         return (int) key;
     }
 
+    /** The first index holding {@code value} (the maximum), or the arg-max when none does (NaN logits). */
+    static int firstAt(float[] v, float value) {
+        int bound = F.loopBound(v.length);
+        int i = 0;
+        for (; i < bound; i += F.length()) {
+            VectorMask<Float> hit = FloatVector.fromArray(F, v, i).eq(value);
+            if (hit.anyTrue()) {
+                return i + hit.firstTrue();
+            }
+        }
+        for (; i < v.length; i++) {
+            if (v[i] == value) {
+                return i;
+            }
+        }
+        return argMax(v);
+    }
+
     static int argMax(float[] v) {
         int best = 0;
         for (int i = 1; i < v.length; i++) {
@@ -229,6 +245,16 @@ public final class Sampler {
      * float lanes over blocks of {@link #BLOCK} and the block sums in double.
      */
     static float logSumExp(float[] v) {
+        return logSumExp(v, max(v));
+    }
+
+    /** log(sum(exp(v))) given {@code max}, the largest of v. */
+    static float logSumExp(float[] v, float max) {
+        return (float) (max + Math.log(expSum(v, max)));
+    }
+
+    /** The largest value of v (NaN when v holds one). */
+    static float max(float[] v) {
         int bound = F.loopBound(v.length);
         FloatVector top = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         int i = 0;
@@ -239,9 +265,15 @@ public final class Sampler {
         for (; i < v.length; i++) {
             max = Math.max(max, v[i]);
         }
+        return max;
+    }
+
+    /** sum(exp(v - max)) in vector lanes, over blocks of {@link #BLOCK} in float and across blocks in double. */
+    static double expSum(float[] v, float max) {
+        int bound = F.loopBound(v.length);
         FloatVector shift = FloatVector.broadcast(F, max);
         double sum = 0;
-        i = 0;
+        int i = 0;
         while (i < bound) {
             FloatVector acc = FloatVector.zero(F);
             for (int end = Math.min(bound, i + BLOCK); i < end; i += F.length()) {
@@ -252,7 +284,7 @@ public final class Sampler {
         for (; i < v.length; i++) {
             sum += Math.exp(v[i] - max);
         }
-        return (float) (max + Math.log(sum));
+        return sum;
     }
 
     /** The n largest raw logits as log-probabilities, best first. */
@@ -262,7 +294,14 @@ public final class Sampler {
         }
         int[] best = new int[n];
         int size = 0;
+        int bound = F.loopBound(raw.length);
         for (int i = 0; i < raw.length; i++) {
+            // Once n are held, a block of lanes none of which beats the n-th best is passed over whole.
+            if (size == n && i % F.length() == 0 && i < bound
+                    && !FloatVector.fromArray(F, raw, i).compare(VectorOperators.GT, raw[best[n - 1]]).anyTrue()) {
+                i += F.length() - 1;
+                continue;
+            }
             if (size < n || raw[i] > raw[best[size - 1]]) {
                 int at = size < n ? size++ : size - 1;
                 while (at > 0 && raw[best[at - 1]] < raw[i]) {

@@ -73,6 +73,37 @@ class SamplerTest {
         }
     }
 
+    /**
+     * Greedy choice and top logprobs, which read the logits a vector of lanes at a time and pass
+     * over blocks that cannot hold a winner, against a plain scan: the first index wins ties,
+     * including ties that straddle lane blocks and the scalar tail, and the top list is ordered by
+     * value, then by index.
+     */
+    @Test
+    void greedyAndTopLogprobsMatchAPlainScanWithTiesAcrossLaneBlocks() {
+        SplittableRandom r = new SplittableRandom(11);
+        for (int n : new int[] {1, 5, 8, 17, 1000, 151_936}) {
+            for (int trial = 0; trial < 4; trial++) {
+                float[] v = new float[n];
+                for (int i = 0; i < n; i++) {
+                    v[i] = (float) Math.floor(r.nextGaussian() * 3);      // coarse values: many ties
+                }
+                int k = 1 + r.nextInt(6);
+                Sample s = new Sampler(SamplingParams.greedy(k)).next(v, new SeenTokens(n));
+                Integer[] order = new Integer[n];
+                for (int i = 0; i < n; i++) {
+                    order[i] = i;
+                }
+                java.util.Arrays.sort(order, (a, b) -> v[a] != v[b] ? Float.compare(v[b], v[a]) : Integer.compare(a, b));
+                assertEquals(order[0], s.id(), "n = " + n + ": the first index of the maximum");
+                assertEquals(Math.min(k, n), s.top().size());
+                for (int i = 0; i < s.top().size(); i++) {
+                    assertEquals(order[i], s.top().get(i).id(), "n = " + n + ", top " + k + ", place " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void greedyLeavesTheLogitsAsTheyWere() {
         float[] logits = {0.5f, 2f, -1f};
