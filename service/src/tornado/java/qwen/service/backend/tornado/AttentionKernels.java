@@ -134,8 +134,8 @@ final class AttentionKernels {
     static void attend(KernelContext ctx, FloatArray qkv, FloatArray kv, FloatArray out, FloatArray part, IntArray meta,
                        int positionsAt, int pageBaseAt, int pageTableAt, int numHeads, int headDim, int groups, int ls) {
         float[] qs = ctx.allocateFloatLocalArray(MAX_HEAD_DIM);
-        float[] ks = ctx.allocateFloatLocalArray(TILE * (MAX_HEAD_DIM + 1));
-        float[] vs = ctx.allocateFloatLocalArray(TILE * (MAX_HEAD_DIM + 1));
+        float[] ks = ctx.allocateFloatLocalArray(TILE * (MAX_HEAD_DIM + 1) + 1);
+        float[] vs = ctx.allocateFloatLocalArray(TILE * (MAX_HEAD_DIM + 1) + 1);
         float[] red = ctx.allocateFloatLocalArray(ls);
         float[] sc = ctx.allocateFloatLocalArray(TILE);
         float[] pe = ctx.allocateFloatLocalArray(TILE);
@@ -161,11 +161,13 @@ final class AttentionKernels {
         for (int i = lid; i < headDim; i += ls) {
             qs[i] = qkv.get(t * 3 * d + h * headDim + i) * scale;
         }
-        // This thread's first (key, dim) of a tile, and its step through the tile: at most one wrap.
-        int k0 = lid / headDim;
-        int i0 = lid - k0 * headDim;
-        int kStep = ls / headDim;
-        int iStep = ls - kStep * headDim;
+        // Loading a tile, thread lid copies column lid % headDim of every perPass-th key from lid /
+        // headDim on (threads past perPass * headDim start beyond the tile); four keys a pass so
+        // eight loads are in flight. Keys past the tile are stored to the spare last element.
+        int perPass = ls / headDim;
+        int col = lid - lid / headDim * headDim;
+        int first = lid / headDim + (1 - LinearKernels.live(lid, perPass * headDim)) * TILE;
+        int spare = TILE * (MAX_HEAD_DIM + 1);
         int key = lid & (TILE - 1);
         int lane = lid / TILE;
         int lanes = ls / TILE;
@@ -177,17 +179,37 @@ final class AttentionKernels {
             int p0 = start + tile * TILE;
             int last = end - 1 - p0;
             int base = meta.get(pages + p0 / PAGE) * 2 * PAGE * d + (p0 % PAGE) * d + h * headDim;
-            int k = k0;
-            int i = i0;
-            for (int e = lid; e < TILE * headDim; e += ls) {
-                int at = base + imin(k, last) * d + i;
-                ks[k * stride + i] = kv.get(at);
-                vs[k * stride + i] = kv.get(at + PAGE * d);
-                i += iStep;
-                k += kStep;
-                int wrap = 1 - LinearKernels.live(i, headDim);
-                i -= wrap * headDim;
-                k += wrap;
+            int lastKey = imin(last, TILE - 1);
+            for (int k = first; k < TILE; k += 4 * perPass) {
+                int k1 = k + perPass;
+                int k2 = k1 + perPass;
+                int k3 = k2 + perPass;
+                int a0 = base + imin(k, lastKey) * d + col;
+                int a1 = base + imin(k1, lastKey) * d + col;
+                int a2 = base + imin(k2, lastKey) * d + col;
+                int a3 = base + imin(k3, lastKey) * d + col;
+                float key0 = kv.get(a0);
+                float key1 = kv.get(a1);
+                float key2 = kv.get(a2);
+                float key3 = kv.get(a3);
+                float value0 = kv.get(a0 + PAGE * d);
+                float value1 = kv.get(a1 + PAGE * d);
+                float value2 = kv.get(a2 + PAGE * d);
+                float value3 = kv.get(a3 + PAGE * d);
+                int l1 = LinearKernels.live(k1, TILE);
+                int l2 = LinearKernels.live(k2, TILE);
+                int l3 = LinearKernels.live(k3, TILE);
+                int s1 = l1 * (k1 * stride + col) + (1 - l1) * spare;
+                int s2 = l2 * (k2 * stride + col) + (1 - l2) * spare;
+                int s3 = l3 * (k3 * stride + col) + (1 - l3) * spare;
+                ks[k * stride + col] = key0;
+                vs[k * stride + col] = value0;
+                ks[s1] = key1;
+                vs[s1] = value1;
+                ks[s2] = key2;
+                vs[s2] = value2;
+                ks[s3] = key3;
+                vs[s3] = value3;
             }
             ctx.localBarrier();
             float dot = 0f;
