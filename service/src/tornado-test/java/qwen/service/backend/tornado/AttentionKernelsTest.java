@@ -38,6 +38,12 @@ class AttentionKernelsTest {
         check(2, 16, 70, new int[][] {{0, 70}}, 10);
     }
 
+    /** More rows than the grids hold (GRID_ROWS): each work-group takes several (row, head) pairs in turn. */
+    @Test
+    void prefillOfMoreRowsThanTheGrid() {
+        check(2, 16, 300, new int[][] {{40, 260}, {0, 40}}, 17);
+    }
+
     /** Batch-1 decode at 701 keys: 11 splits of 64 positions, the last one partly filled. */
     @Test
     void decodeOfOneRowSplitsItsPositions() {
@@ -167,14 +173,14 @@ class AttentionKernelsTest {
         TaskGraph tg = new TaskGraph("att")
                 .transferToDevice(DataTransferMode.EVERY_EXECUTION, qkv, rot, kv, meta, out, part)
                 .task("rope", AttentionKernels::ropeAppend, ctx, qkv, rot, kv, meta, layout.slots(), maxRows, heads, hd,
-                        LayerGraphs.LOCAL)
+                        AttentionKernels.ropeGroups(maxRows, heads), LayerGraphs.LOCAL)
                 .task("attn", AttentionKernels::attend, ctx, qkv, kv, out, part, meta, layout.positions(),
                         layout.pageBase(), layout.pageTable(), heads, hd, groups, LayerGraphs.LOCAL)
                 .task("combine", AttentionKernels::combine, ctx, part, out, meta, layout.positions(), heads, hd, groups,
                         LayerGraphs.LOCAL)
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, out);
         GridScheduler grids = new GridScheduler();
-        grids.addWorkerGrid("att.rope", grid(maxRows * heads));
+        grids.addWorkerGrid("att.rope", grid(AttentionKernels.ropeGroups(maxRows, heads)));
         grids.addWorkerGrid("att.attn", grid(groups));
         grids.addWorkerGrid("att.combine", grid(AttentionKernels.combineGroups(maxRows, heads)));
         try (TornadoExecutionPlan plan = new TornadoExecutionPlan(tg.snapshot())) {

@@ -13,11 +13,11 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
  * (PAGE x d floats) followed by the same positions of values. A row's key slot is
  * page * 2 * PAGE * d + (pos % PAGE) * d; its value slot is PAGE * d further.
  *
- * <p>Attention is split-K ("flash decoding"): the grid of {@link #attend} is fixed when the graph
- * is built ({@link #attendGroups}), and each step divides it among its rows: with few rows each
- * (row, head) gets up to {@link #MAX_SPLITS} work-groups, each over its own contiguous range of
- * positions, and {@link #combine} merges their partial softmaxes; with many rows (prefill) one
- * group takes a whole (row, head) and writes att itself.
+ * <p>Attention is split-K ("flash decoding"). The grids are fixed when the graph is built, for
+ * at most {@link #GRID_ROWS} rows, and each step divides them among its rows at run time: with
+ * few rows each (row, head) gets up to {@link #MAX_SPLITS} work-groups, each over its own
+ * contiguous range of positions, and {@link #combine} merges their partial softmaxes; with many
+ * rows (prefill) a work-group takes whole (row, head) pairs in turn and writes att itself.
  */
 final class AttentionKernels {
 
@@ -36,18 +36,30 @@ final class AttentionKernels {
     /** Largest head_dim attend handles: one thread per output dimension of a head. */
     static final int MAX_HEAD_DIM = 128;
 
+    /**
+     * Rows' worth of (row, head) work-groups in the grids of ropeAppend and attend: a step with
+     * more rows loops over them, so a large maxRows does not leave thousands of idle groups to
+     * launch at batch 1.
+     */
+    static final int GRID_ROWS = 128;
+
     /** Floats one split leaves for the combine: running max, sum of exps, headDim unnormalised outputs. */
     static final int PARTIAL_HEADER = 2;
 
     private AttentionKernels() {
     }
 
-    /** Work-groups of attend's grid: every row at batch maxRows, or MAX_SPLITS per head at batch 1. */
-    static int attendGroups(int maxRows, int numHeads) {
-        return Math.max(maxRows, MAX_SPLITS) * numHeads;
+    /** Work-groups of ropeAppend's grid: one per (row, head), up to GRID_ROWS rows. */
+    static int ropeGroups(int maxRows, int numHeads) {
+        return Math.min(maxRows, GRID_ROWS) * numHeads;
     }
 
-    /** Work-groups of combine's grid: a step splits only when it has at most half attendGroups' pairs. */
+    /** Work-groups of attend's grid: one per (row, head) up to GRID_ROWS rows, and MAX_SPLITS per head at least. */
+    static int attendGroups(int maxRows, int numHeads) {
+        return Math.min(Math.max(maxRows, MAX_SPLITS), GRID_ROWS) * numHeads;
+    }
+
+    /** Work-groups of combine's grid: a step splits only when its pairs fill at most half of attend's grid. */
     static int combineGroups(int maxRows, int numHeads) {
         return Math.max(1, attendGroups(maxRows, numHeads) / 2);
     }
@@ -88,17 +100,17 @@ final class AttentionKernels {
     /**
      * Rotates q and k of every row with its cos/sin (SPEC 3.3: x * cos + rotate_half(x) * sin),
      * scales q by the row's logn factor, writes k and v into the row's KV slot and q back into
-     * qkv. rot holds cos [R, half], then sin [R, half], then logn [R]. One work-group per (row,
-     * head), one thread per rotated pair.
+     * qkv. rot holds cos [R, half], then sin [R, half], then logn [R]. A work-group per (row,
+     * head), one thread per rotated pair; the grid's {@code groups} groups loop over the pairs.
      */
     static void ropeAppend(KernelContext ctx, FloatArray qkv, FloatArray rot, FloatArray kv, IntArray meta, int slotsAt,
-                           int maxRows, int numHeads, int headDim, int ls) {
-        int g = ctx.groupIdx;
-        int t = g / numHeads;
-        int h = g - t * numHeads;
-        if (t < meta.get(StepMeta.ROWS)) {
-            int half = headDim / 2;
-            int d = numHeads * headDim;
+                           int maxRows, int numHeads, int headDim, int groups, int ls) {
+        int half = headDim / 2;
+        int d = numHeads * headDim;
+        int pairs = meta.get(StepMeta.ROWS) * numHeads;
+        for (int pair = ctx.groupIdx; pair < pairs; pair += groups) {
+            int t = pair / numHeads;
+            int h = pair - t * numHeads;
             int q = t * 3 * d + h * headDim;
             int slot = meta.get(slotsAt + t) + h * headDim;
             float logn = rot.get(2 * maxRows * half + t);
@@ -122,14 +134,15 @@ final class AttentionKernels {
 
     /**
      * out[t, head] = softmax(q . K^T / sqrt(headDim)) V over positions 0..pos(t) of the row's
-     * sequence. Group g serves split s of (row, head) pair g / splits; its positions go through
-     * local memory a tile of TILE keys and values at a time (all threads loading consecutive
-     * floats; rows padded by one float against bank conflicts), ls / TILE threads per key score it,
-     * and an online softmax carries (max, sum, output) from tile to tile, one output dimension
-     * per thread. A row whose positions fit one split gets its normalised output here; otherwise
-     * each split leaves (max, sum, unnormalised output) in part at g * (headDim + 2) for
-     * {@link #combine}. Needs headDim at most MAX_HEAD_DIM and at most ls (one thread per output
-     * dimension), and ls a multiple of TILE.
+     * sequence. The step's work items are (row, head, split) triples, split fastest; group g
+     * takes items g, g + groups, ... Each item's positions go through local memory a tile of TILE
+     * keys and values at a time (all threads loading consecutive floats; rows padded by one float
+     * against bank conflicts), ls / TILE threads per key score it, and an online softmax carries
+     * (max, sum, output) from tile to tile, one output dimension per thread. A row whose
+     * positions fit one split gets its normalised output here; otherwise each split leaves (max,
+     * sum, unnormalised output) in part at item * (headDim + 2) for {@link #combine}. Needs
+     * headDim at most MAX_HEAD_DIM and at most ls (one thread per output dimension), and ls a
+     * multiple of TILE.
      */
     static void attend(KernelContext ctx, FloatArray qkv, FloatArray kv, FloatArray out, FloatArray part, IntArray meta,
                        int positionsAt, int pageBaseAt, int pageTableAt, int numHeads, int headDim, int groups, int ls) {
@@ -139,28 +152,10 @@ final class AttentionKernels {
         float[] red = ctx.allocateFloatLocalArray(ls);
         float[] sc = ctx.allocateFloatLocalArray(TILE);
         float[] pe = ctx.allocateFloatLocalArray(TILE);
-        int g = ctx.groupIdx;
         int lid = ctx.localIdx;
-        int rows = meta.get(StepMeta.ROWS);
-        int splits = splits(groups, rows, numHeads);
-        int pair = g / splits;
-        int s = g - pair * splits;
-        int row = pair / numHeads;
-        int h = pair - row * numHeads;
-        int t = LinearKernels.clamp(row, rows);
         int d = numHeads * headDim;
-        int keys = (meta.get(positionsAt + t) + 1) * LinearKernels.live(row, rows);
-        int chunk = chunk(keys, splits);
-        int used = (keys + chunk - 1) / chunk;
-        int start = s * chunk;
-        int end = imin(start + chunk, keys);
-        int tiles = (imax(end - start, 0) + TILE - 1) / TILE;
-        int pages = pageTableAt + meta.get(pageBaseAt + t);
         int stride = headDim + 1;
         float scale = 1f / TornadoMath.sqrt(headDim);
-        for (int i = lid; i < headDim; i += ls) {
-            qs[i] = qkv.get(t * 3 * d + h * headDim + i) * scale;
-        }
         // Loading a tile, thread lid copies column lid % headDim of every perPass-th key from lid /
         // headDim on (threads past perPass * headDim start beyond the tile); four keys a pass so
         // eight loads are in flight. Keys past the tile are stored to the spare last element.
@@ -172,95 +167,114 @@ final class AttentionKernels {
         int lane = lid / TILE;
         int lanes = ls / TILE;
         int dim = LinearKernels.clamp(lid, headDim);
-        float m = -1e30f;
-        float l = 0f;
-        float acc = 0f;
-        for (int tile = 0; tile < tiles; tile++) {
-            int p0 = start + tile * TILE;
-            int last = end - 1 - p0;
-            int base = meta.get(pages + p0 / PAGE) * 2 * PAGE * d + (p0 % PAGE) * d + h * headDim;
-            int lastKey = imin(last, TILE - 1);
-            for (int k = first; k < TILE; k += 4 * perPass) {
-                int k1 = k + perPass;
-                int k2 = k1 + perPass;
-                int k3 = k2 + perPass;
-                int a0 = base + imin(k, lastKey) * d + col;
-                int a1 = base + imin(k1, lastKey) * d + col;
-                int a2 = base + imin(k2, lastKey) * d + col;
-                int a3 = base + imin(k3, lastKey) * d + col;
-                float key0 = kv.get(a0);
-                float key1 = kv.get(a1);
-                float key2 = kv.get(a2);
-                float key3 = kv.get(a3);
-                float value0 = kv.get(a0 + PAGE * d);
-                float value1 = kv.get(a1 + PAGE * d);
-                float value2 = kv.get(a2 + PAGE * d);
-                float value3 = kv.get(a3 + PAGE * d);
-                int l1 = LinearKernels.live(k1, TILE);
-                int l2 = LinearKernels.live(k2, TILE);
-                int l3 = LinearKernels.live(k3, TILE);
-                int s1 = l1 * (k1 * stride + col) + (1 - l1) * spare;
-                int s2 = l2 * (k2 * stride + col) + (1 - l2) * spare;
-                int s3 = l3 * (k3 * stride + col) + (1 - l3) * spare;
-                ks[k * stride + col] = key0;
-                vs[k * stride + col] = value0;
-                ks[s1] = key1;
-                vs[s1] = value1;
-                ks[s2] = key2;
-                vs[s2] = value2;
-                ks[s3] = key3;
-                vs[s3] = value3;
+        int rows = meta.get(StepMeta.ROWS);
+        int splits = splits(groups, rows, numHeads);
+        int items = rows * numHeads * splits;
+        for (int w = ctx.groupIdx; w < items; w += groups) {
+            int pair = w / splits;
+            int s = w - pair * splits;
+            int t = pair / numHeads;
+            int h = pair - t * numHeads;
+            int keys = meta.get(positionsAt + t) + 1;
+            int chunk = chunk(keys, splits);
+            int used = (keys + chunk - 1) / chunk;
+            int start = s * chunk;
+            int end = imin(start + chunk, keys);
+            int tiles = (imax(end - start, 0) + TILE - 1) / TILE;
+            int pages = pageTableAt + meta.get(pageBaseAt + t);
+            for (int i = lid; i < headDim; i += ls) {
+                qs[i] = qkv.get(t * 3 * d + h * headDim + i) * scale;
             }
-            ctx.localBarrier();
-            float dot = 0f;
-            for (int j = lane; j < headDim; j += lanes) {
-                dot += qs[j] * ks[key * stride + j];
-            }
-            red[lid] = dot;
-            ctx.localBarrier();
-            if (lid < TILE) {
-                float score = 0f;
-                for (int j = 0; j < lanes; j++) {
-                    score += red[j * TILE + lid];
+            float m = -1e30f;
+            float l = 0f;
+            float acc = 0f;
+            for (int tile = 0; tile < tiles; tile++) {
+                int p0 = start + tile * TILE;
+                int last = end - 1 - p0;
+                int base = meta.get(pages + p0 / PAGE) * 2 * PAGE * d + (p0 % PAGE) * d + h * headDim;
+                int lastKey = imin(last, TILE - 1);
+                for (int k = first; k < TILE; k += 4 * perPass) {
+                    int k1 = k + perPass;
+                    int k2 = k1 + perPass;
+                    int k3 = k2 + perPass;
+                    int a0 = base + imin(k, lastKey) * d + col;
+                    int a1 = base + imin(k1, lastKey) * d + col;
+                    int a2 = base + imin(k2, lastKey) * d + col;
+                    int a3 = base + imin(k3, lastKey) * d + col;
+                    float key0 = kv.get(a0);
+                    float key1 = kv.get(a1);
+                    float key2 = kv.get(a2);
+                    float key3 = kv.get(a3);
+                    float value0 = kv.get(a0 + PAGE * d);
+                    float value1 = kv.get(a1 + PAGE * d);
+                    float value2 = kv.get(a2 + PAGE * d);
+                    float value3 = kv.get(a3 + PAGE * d);
+                    int l1 = LinearKernels.live(k1, TILE);
+                    int l2 = LinearKernels.live(k2, TILE);
+                    int l3 = LinearKernels.live(k3, TILE);
+                    int s1 = l1 * (k1 * stride + col) + (1 - l1) * spare;
+                    int s2 = l2 * (k2 * stride + col) + (1 - l2) * spare;
+                    int s3 = l3 * (k3 * stride + col) + (1 - l3) * spare;
+                    ks[k * stride + col] = key0;
+                    vs[k * stride + col] = value0;
+                    ks[s1] = key1;
+                    vs[s1] = value1;
+                    ks[s2] = key2;
+                    vs[s2] = value2;
+                    ks[s3] = key3;
+                    vs[s3] = value3;
                 }
-                int valid = LinearKernels.live(lid, last + 1);
-                sc[lid] = score * valid - (1 - valid) * 1e30f;
-            }
-            ctx.localBarrier();
-            float top = m;
-            for (int j = 0; j < TILE; j++) {
-                top = TornadoMath.max(top, sc[j]);
-            }
-            if (lid < TILE) {
-                pe[lid] = TornadoMath.exp(sc[lid] - top);
-            }
-            ctx.localBarrier();
-            float alpha = TornadoMath.exp(m - top);
-            float sum = 0f;
-            float weighted = 0f;
-            for (int j = 0; j < TILE; j++) {
-                float p = pe[j];
-                sum += p;
-                weighted += p * vs[j * stride + dim];
-            }
-            l = l * alpha + sum;
-            acc = acc * alpha + weighted;
-            m = top;
-            ctx.localBarrier();
-        }
-        if (s < used) {
-            if (used == 1) {
-                if (lid < headDim) {
-                    out.set(t * d + h * headDim + lid, acc / l);
+                ctx.localBarrier();
+                float dot = 0f;
+                for (int j = lane; j < headDim; j += lanes) {
+                    dot += qs[j] * ks[key * stride + j];
                 }
-            } else {
-                int at = g * (headDim + PARTIAL_HEADER);
-                if (lid < headDim) {
-                    part.set(at + PARTIAL_HEADER + lid, acc);
+                red[lid] = dot;
+                ctx.localBarrier();
+                if (lid < TILE) {
+                    float score = 0f;
+                    for (int j = 0; j < lanes; j++) {
+                        score += red[j * TILE + lid];
+                    }
+                    int valid = LinearKernels.live(lid, last + 1);
+                    sc[lid] = score * valid - (1 - valid) * 1e30f;
                 }
-                if (lid == 0) {
-                    part.set(at, m);
-                    part.set(at + 1, l);
+                ctx.localBarrier();
+                float top = m;
+                for (int j = 0; j < TILE; j++) {
+                    top = TornadoMath.max(top, sc[j]);
+                }
+                if (lid < TILE) {
+                    pe[lid] = TornadoMath.exp(sc[lid] - top);
+                }
+                ctx.localBarrier();
+                float alpha = TornadoMath.exp(m - top);
+                float sum = 0f;
+                float weighted = 0f;
+                for (int j = 0; j < TILE; j++) {
+                    float p = pe[j];
+                    sum += p;
+                    weighted += p * vs[j * stride + dim];
+                }
+                l = l * alpha + sum;
+                acc = acc * alpha + weighted;
+                m = top;
+                ctx.localBarrier();
+            }
+            if (s < used) {
+                if (used == 1) {
+                    if (lid < headDim) {
+                        out.set(t * d + h * headDim + lid, acc / l);
+                    }
+                } else {
+                    int at = w * (headDim + PARTIAL_HEADER);
+                    if (lid < headDim) {
+                        part.set(at + PARTIAL_HEADER + lid, acc);
+                    }
+                    if (lid == 0) {
+                        part.set(at, m);
+                        part.set(at + 1, l);
+                    }
                 }
             }
         }

@@ -131,9 +131,10 @@ final class LayerGraphs {
         tg.task(id, LinearKernels::linear, ctx, lw.cAttn(), b.x, b.qkv, lw.cAttnBias(), lw.ln1(), b.meta, StepMeta.ROWS, d,
                 cfg.qkvDim(), 1, 0, 1, cfg.rmsEps(), LOCAL);
         id = taskId(l, "rope");
-        task(tg, graph, id, rows * cfg.numHeads(), LOCAL);
+        int ropeGroups = AttentionKernels.ropeGroups(rows, cfg.numHeads());
+        task(tg, graph, id, ropeGroups, LOCAL);
         tg.task(id, AttentionKernels::ropeAppend, ctx, b.qkv, b.rot, kv.arena(l), b.meta, m.slots(), rows, cfg.numHeads(),
-                cfg.headDim(), LOCAL);
+                cfg.headDim(), ropeGroups, LOCAL);
         AttentionKernels.requireHeadDim(cfg.headDim());
         int groups = AttentionKernels.attendGroups(rows, cfg.numHeads());
         id = taskId(l, "attn");
