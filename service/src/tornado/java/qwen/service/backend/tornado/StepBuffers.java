@@ -45,8 +45,8 @@ final class StepBuffers {
     /** Bytes of all step buffers. */
     long bytes() {
         return meta.getNumBytesOfSegment() + rot.getNumBytesOfSegment() + x.getNumBytesOfSegment()
-                + qkv.getNumBytesOfSegment() + att.getNumBytesOfSegment() + part.getNumBytesOfSegment() + hid.getNumBytesOfSegment()
-                + gathered.getNumBytesOfSegment() + logits.getNumBytesOfSegment();
+                + qkv.getNumBytesOfSegment() + att.getNumBytesOfSegment() + part.getNumBytesOfSegment()
+                + hid.getNumBytesOfSegment() + gathered.getNumBytesOfSegment() + logits.getNumBytesOfSegment();
     }
 
     /** Bytes of the step buffers for a shape, before allocating them. */
