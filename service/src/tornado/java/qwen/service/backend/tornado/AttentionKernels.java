@@ -311,7 +311,8 @@ final class AttentionKernels {
             for (int i = ctx.localIdx; i < headDim; i += ls) {
                 float num = 0f;
                 for (int s = 0; s < used; s++) {
-                    num += TornadoMath.exp(part.get(first + s * width) - top) * part.get(first + s * width + PARTIAL_HEADER + i);
+                    int at = first + s * width;
+                    num += TornadoMath.exp(part.get(at) - top) * part.get(at + PARTIAL_HEADER + i);
                 }
                 out.set(t * numHeads * headDim + h * headDim + i, num / den);
             }
