@@ -21,7 +21,9 @@ import uk.ac.manchester.tornado.api.enums.DataTransferMode;
  *   per block l:
  *     l{l}_qkv       qkv = c_attn(RMSNorm(x, ln_1)) + bias            (norm fused in)
  *     l{l}_rope      q, k rotated (q times logn); k, v written to the KV slot of each row
- *     l{l}_attn      att = softmax(q K^T / sqrt(head_dim)) V       (causal, per row and head)
+ *     l{l}_attn      att = softmax(q K^T / sqrt(head_dim)) V       (causal, per row and head;
+ *                    with few rows, per split of the positions)
+ *     l{l}_attn_combine  att = the splits' partial softmaxes merged  (rows that were split)
  *     l{l}_proj      x  += attn.c_proj(att)
  *     l{l}_mlp       hid = w1(n) * silu(w2(n)), n = RMSNorm(x, ln_2)  (norm fused in)
  *     l{l}_down      x  += mlp.c_proj(hid)
@@ -43,17 +45,15 @@ final class LayerGraphs {
     private final DeviceWeights w;
     private final DeviceKv kv;
     private final StepBuffers b;
-    private final int maxContext;
     private final String prefix;
     private final GridScheduler grids = new GridScheduler();
     private final KernelContext ctx = new KernelContext();
 
-    LayerGraphs(QwenConfig cfg, DeviceWeights weights, DeviceKv kv, StepBuffers buffers, int maxContext, String prefix) {
+    LayerGraphs(QwenConfig cfg, DeviceWeights weights, DeviceKv kv, StepBuffers buffers, String prefix) {
         this.cfg = cfg;
         this.w = weights;
         this.kv = kv;
         this.b = buffers;
-        this.maxContext = maxContext;
         this.prefix = prefix;
     }
 
@@ -103,7 +103,7 @@ final class LayerGraphs {
     }
 
     private Object[] sharedBuffers() {
-        return new Object[] {b.meta, b.rot, b.x, b.qkv, b.att, b.hid, b.none, b.f16};
+        return new Object[] {b.meta, b.rot, b.x, b.qkv, b.att, b.part, b.hid, b.none, b.f16};
     }
 
     private void inputs(TaskGraph tg) {
@@ -115,7 +115,7 @@ final class LayerGraphs {
         } else {
             tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, b.x);
         }
-        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, b.qkv, b.att, b.hid, b.none, b.f16);
+        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, b.qkv, b.att, b.part, b.hid, b.none, b.f16);
     }
 
     /** One transformer block (SPEC 3.2), in the model's order. */
@@ -129,13 +129,20 @@ final class LayerGraphs {
         tg.task(id, LinearKernels::linear, ctx, lw.cAttn(), b.x, b.qkv, lw.cAttnBias(), lw.ln1(), b.f16, b.meta, StepMeta.ROWS, d,
                 cfg.qkvDim(), 1, 0, 1, cfg.rmsEps(), LOCAL);
         id = taskId(l, "rope");
-        task(tg, graph, id, rows, LOCAL);
+        int ropeGroups = AttentionKernels.ropeGroups(rows, cfg.numHeads());
+        task(tg, graph, id, ropeGroups, LOCAL);
         tg.task(id, AttentionKernels::ropeAppend, ctx, b.qkv, b.rot, kv.arena(l), b.meta, m.slots(), rows, cfg.numHeads(),
-                cfg.headDim(), LOCAL);
+                cfg.headDim(), ropeGroups, LOCAL);
+        AttentionKernels.requireHeadDim(cfg.headDim());
+        int groups = AttentionKernels.attendGroups(rows, cfg.numHeads());
         id = taskId(l, "attn");
-        task(tg, graph, id, rows * cfg.numHeads(), LOCAL);
-        tg.task(id, AttentionKernels::attend, ctx, b.qkv, kv.arena(l), b.att, b.meta, m.positions(), m.pageBase(),
-                m.pageTable(), cfg.numHeads(), cfg.headDim(), maxContext, LOCAL);
+        task(tg, graph, id, groups, LOCAL);
+        tg.task(id, AttentionKernels::attend, ctx, b.qkv, kv.arena(l), b.att, b.part, b.meta, m.positions(), m.pageBase(),
+                m.pageTable(), cfg.numHeads(), cfg.headDim(), groups, LOCAL);
+        id = taskId(l, "attn_combine");
+        task(tg, graph, id, AttentionKernels.combineGroups(rows, cfg.numHeads()), LOCAL);
+        tg.task(id, AttentionKernels::combine, ctx, b.part, b.att, b.meta, m.positions(), cfg.numHeads(), cfg.headDim(),
+                groups, LOCAL);
         id = taskId(l, "proj");
         linearTask(tg, graph, id, d);
         tg.task(id, LinearKernels::linear, ctx, lw.attnCProj(), b.att, b.x, b.none, b.none, b.f16, b.meta, StepMeta.ROWS, d, d, 0, 1,

@@ -17,6 +17,7 @@ final class StepBuffers {
     final FloatArray x;         // [R, d] residual stream
     final FloatArray qkv;       // [R, 3d] c_attn output; q rotated in place
     final FloatArray att;       // [R, d] attention output, heads concatenated
+    final FloatArray part;      // [attendGroups, 2 + headDim] each attention split's max, sum of exps, output
     final FloatArray hid;       // [R, f] w1 * silu(w2)
     final FloatArray gathered;  // [R, d] rows whose logits are wanted (head shard)
     final FloatArray logits;    // [R, vocab] (head shard)
@@ -31,6 +32,7 @@ final class StepBuffers {
         this.x = new FloatArray(maxRows * d);
         this.qkv = new FloatArray(maxRows * cfg.qkvDim());
         this.att = new FloatArray(maxRows * d);
+        this.part = new FloatArray(AttentionKernels.partialFloats(maxRows, cfg.numHeads(), cfg.headDim()));
         this.hid = new FloatArray(maxRows * cfg.ffnDim());
         this.gathered = new FloatArray(head ? maxRows * d : 1);
         long logitFloats = head ? (long) maxRows * cfg.vocabSize() : 1;
@@ -44,15 +46,17 @@ final class StepBuffers {
     /** Bytes of all step buffers. */
     long bytes() {
         return meta.getNumBytesOfSegment() + rot.getNumBytesOfSegment() + x.getNumBytesOfSegment()
-                + qkv.getNumBytesOfSegment() + att.getNumBytesOfSegment() + hid.getNumBytesOfSegment()
-                + gathered.getNumBytesOfSegment() + logits.getNumBytesOfSegment() + f16.getNumBytesOfSegment();
+                + qkv.getNumBytesOfSegment() + att.getNumBytesOfSegment() + part.getNumBytesOfSegment()
+                + hid.getNumBytesOfSegment() + gathered.getNumBytesOfSegment() + logits.getNumBytesOfSegment()
+                + f16.getNumBytesOfSegment();
     }
 
     /** Bytes of the step buffers for a shape, before allocating them. */
     static long bytesFor(QwenConfig cfg, int maxRows, int maxPages, boolean head) {
         long d = cfg.hiddenSize();
         long floats = maxRows * (cfg.headDim() + 1L) + maxRows * (3 * d + cfg.qkvDim() + cfg.ffnDim())
-                + (head ? maxRows * (d + (long) cfg.vocabSize()) : 2) + Fp16.TABLE;
+                + (head ? maxRows * (d + (long) cfg.vocabSize()) : 2) + Fp16.TABLE
+                + AttentionKernels.partialFloats(maxRows, cfg.numHeads(), cfg.headDim());
         return floats * Float.BYTES + (long) new StepMeta(maxRows, maxPages).size() * Integer.BYTES;
     }
 }
