@@ -237,27 +237,56 @@ final class LinearKernels {
                 float a10 = 0f;
                 float a11 = 0f;
                 float ss = 0f;     // sum of x^2 of token lid & 15, kept by every thread: no branch to merge
+                // Staging slots of this thread: weight long mm of features fa and fa + 16; x column
+                // kk of tokens tq, tq + 4, tq + 8 and tq + 12 (column kk = xk + 8 * quarter).
+                int mm = lid & 7;
+                int fa = lid >> 3;
+                int kk0 = lid & 31;
+                int xk = kk0 & 7;
+                int tq = lid >> 5;
+                int rowA = clamp(f0 + fa, rows) * q;
+                int rowB = clamp(f0 + fa + 16, rows) * q;
+                int xq = (kk0 >> 3) * q;
+                int xr0 = clamp(t0 + tq, count) * cols + xq;
+                int xr1 = clamp(t0 + tq + 4, count) * cols + xq;
+                int xr2 = clamp(t0 + tq + 8, count) * cols + xq;
+                int xr3 = clamp(t0 + tq + 12, count) * cols + xq;
+                // The first slice's loads; each pass then issues the next slice's before it computes.
+                long va = w.get(rowA + clamp(mm, q));
+                long vb = w.get(rowB + clamp(mm, q));
+                float p0 = x.get(xr0 + clamp(xk, q));
+                float p1 = x.get(xr1 + clamp(xk, q));
+                float p2 = x.get(xr2 + clamp(xk, q));
+                float p3 = x.get(xr3 + clamp(xk, q));
                 for (int m0 = 0; m0 < q; m0 += KL) {
-                    for (int e = lid; e < TF * KL; e += 128) {
-                        int mm = e & 7;
-                        int f = e >> 3;
-                        int m = clamp(m0 + mm, q);
-                        int ok = live(m0 + mm, q);
-                        long v = w.get(clamp(f0 + f, rows) * q + m);
-                        int lo = (int) v;
-                        int hi = (int) (v >> 32);
-                        ws[mm * WS + f] = Fp16.decode(lo, dec) * gain(g, m, normed) * ok;
-                        ws[(mm + 8) * WS + f] = Fp16.decode(lo >> 16, dec) * gain(g, m + q, normed) * ok;
-                        ws[(mm + 16) * WS + f] = Fp16.decode(hi, dec) * gain(g, m + 2 * q, normed) * ok;
-                        ws[(mm + 24) * WS + f] = Fp16.decode(hi >> 16, dec) * gain(g, m + 3 * q, normed) * ok;
-                    }
-                    for (int e = lid; e < TT * KC; e += 128) {
-                        int kk = e & 31;
-                        int m = m0 + (kk & 7);
-                        xs[kk * XS + (e >> 5)] = x.get(clamp(t0 + (e >> 5), count) * cols + clamp(m, q) + (kk >> 3) * q)
-                                * live(m, q);
-                    }
+                    int m = clamp(m0 + mm, q);
+                    int ok = live(m0 + mm, q);
+                    int lo = (int) va;
+                    int hi = (int) (va >> 32);
+                    ws[mm * WS + fa] = Fp16.decode(lo, dec) * gain(g, m, normed) * ok;
+                    ws[(mm + 8) * WS + fa] = Fp16.decode(lo >> 16, dec) * gain(g, m + q, normed) * ok;
+                    ws[(mm + 16) * WS + fa] = Fp16.decode(hi, dec) * gain(g, m + 2 * q, normed) * ok;
+                    ws[(mm + 24) * WS + fa] = Fp16.decode(hi >> 16, dec) * gain(g, m + 3 * q, normed) * ok;
+                    lo = (int) vb;
+                    hi = (int) (vb >> 32);
+                    ws[mm * WS + fa + 16] = Fp16.decode(lo, dec) * gain(g, m, normed) * ok;
+                    ws[(mm + 8) * WS + fa + 16] = Fp16.decode(lo >> 16, dec) * gain(g, m + q, normed) * ok;
+                    ws[(mm + 16) * WS + fa + 16] = Fp16.decode(hi, dec) * gain(g, m + 2 * q, normed) * ok;
+                    ws[(mm + 24) * WS + fa + 16] = Fp16.decode(hi >> 16, dec) * gain(g, m + 3 * q, normed) * ok;
+                    int okx = live(m0 + xk, q);
+                    xs[kk0 * XS + tq] = p0 * okx;
+                    xs[kk0 * XS + tq + 4] = p1 * okx;
+                    xs[kk0 * XS + tq + 8] = p2 * okx;
+                    xs[kk0 * XS + tq + 12] = p3 * okx;
                     ctx.localBarrier();
+                    int mn = clamp(m0 + KL + mm, q);
+                    int mx = clamp(m0 + KL + xk, q);
+                    va = w.get(rowA + mn);
+                    vb = w.get(rowB + mn);
+                    p0 = x.get(xr0 + mx);
+                    p1 = x.get(xr1 + mx);
+                    p2 = x.get(xr2 + mx);
+                    p3 = x.get(xr3 + mx);
                     for (int kk = 0; kk < KC; kk++) {
                         float v = xs[kk * XS + (lid & 15)];
                         ss += v * v;
@@ -413,39 +442,73 @@ final class LinearKernels {
                 float v10 = 0f;
                 float v11 = 0f;
                 float ss = 0f;
+                int mm = lid & 7;
+                int fa = lid >> 3;
+                int kk0 = lid & 31;
+                int xk = kk0 & 7;
+                int tq = lid >> 5;
+                int rowA = clamp(f0 + fa, rows) * q;
+                int rowB = clamp(f0 + fa + 16, rows) * q;
+                int xq = (kk0 >> 3) * q;
+                int xr0 = clamp(t0 + tq, count) * cols + xq;
+                int xr1 = clamp(t0 + tq + 4, count) * cols + xq;
+                int xr2 = clamp(t0 + tq + 8, count) * cols + xq;
+                int xr3 = clamp(t0 + tq + 12, count) * cols + xq;
+                long ua = w1.get(rowA + clamp(mm, q));
+                long ub = w1.get(rowB + clamp(mm, q));
+                long va = w2.get(rowA + clamp(mm, q));
+                long vb = w2.get(rowB + clamp(mm, q));
+                float p0 = x.get(xr0 + clamp(xk, q));
+                float p1 = x.get(xr1 + clamp(xk, q));
+                float p2 = x.get(xr2 + clamp(xk, q));
+                float p3 = x.get(xr3 + clamp(xk, q));
                 for (int m0 = 0; m0 < q; m0 += KL) {
-                    for (int e = lid; e < TF * KL; e += 128) {
-                        int mm = e & 7;
-                        int f = e >> 3;
-                        int m = clamp(m0 + mm, q);
-                        int ok = live(m0 + mm, q);
-                        int at = clamp(f0 + f, rows) * q + m;
-                        float k0 = g.get(m) * ok;
-                        float k1 = g.get(m + q) * ok;
-                        float k2 = g.get(m + 2 * q) * ok;
-                        float k3 = g.get(m + 3 * q) * ok;
-                        long u = w1.get(at);
-                        int lo = (int) u;
-                        int hi = (int) (u >> 32);
-                        us[mm * WS + f] = Fp16.decode(lo, dec) * k0;
-                        us[(mm + 8) * WS + f] = Fp16.decode(lo >> 16, dec) * k1;
-                        us[(mm + 16) * WS + f] = Fp16.decode(hi, dec) * k2;
-                        us[(mm + 24) * WS + f] = Fp16.decode(hi >> 16, dec) * k3;
-                        long v = w2.get(at);
-                        lo = (int) v;
-                        hi = (int) (v >> 32);
-                        vs[mm * WS + f] = Fp16.decode(lo, dec) * k0;
-                        vs[(mm + 8) * WS + f] = Fp16.decode(lo >> 16, dec) * k1;
-                        vs[(mm + 16) * WS + f] = Fp16.decode(hi, dec) * k2;
-                        vs[(mm + 24) * WS + f] = Fp16.decode(hi >> 16, dec) * k3;
-                    }
-                    for (int e = lid; e < TT * KC; e += 128) {
-                        int kk = e & 31;
-                        int m = m0 + (kk & 7);
-                        xs[kk * XS + (e >> 5)] = x.get(clamp(t0 + (e >> 5), count) * cols + clamp(m, q) + (kk >> 3) * q)
-                                * live(m, q);
-                    }
+                    int m = clamp(m0 + mm, q);
+                    int ok = live(m0 + mm, q);
+                    float k0 = g.get(m) * ok;
+                    float k1 = g.get(m + q) * ok;
+                    float k2 = g.get(m + 2 * q) * ok;
+                    float k3 = g.get(m + 3 * q) * ok;
+                    int lo = (int) ua;
+                    int hi = (int) (ua >> 32);
+                    us[mm * WS + fa] = Fp16.decode(lo, dec) * k0;
+                    us[(mm + 8) * WS + fa] = Fp16.decode(lo >> 16, dec) * k1;
+                    us[(mm + 16) * WS + fa] = Fp16.decode(hi, dec) * k2;
+                    us[(mm + 24) * WS + fa] = Fp16.decode(hi >> 16, dec) * k3;
+                    lo = (int) ub;
+                    hi = (int) (ub >> 32);
+                    us[mm * WS + fa + 16] = Fp16.decode(lo, dec) * k0;
+                    us[(mm + 8) * WS + fa + 16] = Fp16.decode(lo >> 16, dec) * k1;
+                    us[(mm + 16) * WS + fa + 16] = Fp16.decode(hi, dec) * k2;
+                    us[(mm + 24) * WS + fa + 16] = Fp16.decode(hi >> 16, dec) * k3;
+                    lo = (int) va;
+                    hi = (int) (va >> 32);
+                    vs[mm * WS + fa] = Fp16.decode(lo, dec) * k0;
+                    vs[(mm + 8) * WS + fa] = Fp16.decode(lo >> 16, dec) * k1;
+                    vs[(mm + 16) * WS + fa] = Fp16.decode(hi, dec) * k2;
+                    vs[(mm + 24) * WS + fa] = Fp16.decode(hi >> 16, dec) * k3;
+                    lo = (int) vb;
+                    hi = (int) (vb >> 32);
+                    vs[mm * WS + fa + 16] = Fp16.decode(lo, dec) * k0;
+                    vs[(mm + 8) * WS + fa + 16] = Fp16.decode(lo >> 16, dec) * k1;
+                    vs[(mm + 16) * WS + fa + 16] = Fp16.decode(hi, dec) * k2;
+                    vs[(mm + 24) * WS + fa + 16] = Fp16.decode(hi >> 16, dec) * k3;
+                    int okx = live(m0 + xk, q);
+                    xs[kk0 * XS + tq] = p0 * okx;
+                    xs[kk0 * XS + tq + 4] = p1 * okx;
+                    xs[kk0 * XS + tq + 8] = p2 * okx;
+                    xs[kk0 * XS + tq + 12] = p3 * okx;
                     ctx.localBarrier();
+                    int mn = clamp(m0 + KL + mm, q);
+                    int mx = clamp(m0 + KL + xk, q);
+                    ua = w1.get(rowA + mn);
+                    ub = w1.get(rowB + mn);
+                    va = w2.get(rowA + mn);
+                    vb = w2.get(rowB + mn);
+                    p0 = x.get(xr0 + mx);
+                    p1 = x.get(xr1 + mx);
+                    p2 = x.get(xr2 + mx);
+                    p3 = x.get(xr3 + mx);
                     for (int kk = 0; kk < KC; kk++) {
                         float v = xs[kk * XS + (lid & 15)];
                         ss += v * v;
