@@ -152,11 +152,13 @@ final class PackedMatmul {
                         }
                     }
                 }
+                // Token by token, as BroadcastMatmul writes: one row's tokens lie rows * 4 bytes apart,
+                // often a multiple of 4 KiB, and a row at a time evicted its own cache lines.
                 int tEnd = Math.min(tokens, t1);
-                for (int r = s0; r < s1; r++) {
-                    int a = accOff + (r - s0) * TOKEN_TILE - t0;
-                    for (int t = t0; t < tEnd; t++) {
-                        out[t * rows + r] = scratch[a + t];
+                for (int t = t0; t < tEnd; t++) {
+                    int o = t * rows;
+                    for (int r = s0, a = accOff + t - t0; r < s1; r++, a += TOKEN_TILE) {
+                        out[o + r] = scratch[a];
                     }
                 }
             }
