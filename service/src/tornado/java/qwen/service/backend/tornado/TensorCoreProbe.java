@@ -28,7 +28,9 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  * or run is printed as an error and the rest goes on.
  *
  * <p>Two ways to the fp16 activations are tried: bits packed on the host, and f32 activations
- * converted in the kernel (TornadoVM's HalfFloat), which is what the backend would need.
+ * converted in the kernel (TornadoVM's HalfFloat), which is what the backend would need. They are
+ * two kernels, alike but for how they stage the activations, so that one TornadoVM cannot compile
+ * does not take the other down with it.
  *
  * <p>A work-group of 4 warps computes {@link #FB} features x {@link #TB} tokens: warp w owns
  * features 16w..16w+15 (one A fragment) and all four 8-token B fragments. Each step of
