@@ -74,18 +74,30 @@ final class VectorAttention {
         int col = h * headDim;
         int width = kv.width();
         float scale = (float) (1.0 / Math.sqrt(headDim));
+        int rowStride = numHeads * headDim;
         for (int p0 = 0; p0 < longest; p0 += PAGE) {
             MemorySegment page = kv.keyPage(p0 / PAGE);
-            for (int j = 0; j < rows; j++) {
+            for (int j = 0; j < rows; j += 2) {
+                // Two rows at a time share each key load; row j + 1 sees one position more.
+                int pair = Math.min(2, rows - j);
                 int n = Math.min(PAGE, startPos + t0 + j + 1 - p0);
-                int qAt = (rowOffset + t0 + j) * numHeads * headDim + col;
+                int qAt = (rowOffset + t0 + j) * rowStride + col;
                 int sAt = j * longest + p0;
                 int k = 0;
-                for (; k + 4 <= n; k += 4) {
-                    dot4(q, qAt, page, width, k, col, headDim, s, sAt + k);
+                if (pair == 2) {
+                    for (; k + 4 <= n; k += 4) {
+                        dot4x2(q, qAt, rowStride, page, width, k, col, headDim, s, sAt + k, longest);
+                    }
                 }
-                for (; k < n; k++) {
-                    s[sAt + k] = dot(q, qAt, page, ((long) k * width + col) * 4, headDim);
+                for (int r = 0; r < pair; r++) {
+                    int nr = Math.min(PAGE, n + r);
+                    int kr = k;
+                    for (; kr + 4 <= nr; kr += 4) {
+                        dot4(q, qAt + r * rowStride, page, width, kr, col, headDim, s, sAt + r * longest + kr);
+                    }
+                    for (; kr < nr; kr++) {
+                        s[sAt + r * longest + kr] = dot(q, qAt + r * rowStride, page, ((long) kr * width + col) * 4, headDim);
+                    }
                 }
             }
         }
@@ -96,16 +108,27 @@ final class VectorAttention {
         Arrays.fill(acc, 0, rows * headDim, 0f);
         for (int p0 = 0; p0 < longest; p0 += PAGE) {
             MemorySegment page = kv.valuePage(p0 / PAGE);
-            for (int j = 0; j < rows; j++) {
+            for (int j = 0; j < rows; j += 2) {
+                int pair = Math.min(2, rows - j);
                 int n = Math.min(PAGE, startPos + t0 + j + 1 - p0);
                 int sAt = j * longest + p0;
                 int aAt = j * headDim;
                 int k = 0;
-                for (; k + 4 <= n; k += 4) {
-                    accumulate4(acc, aAt, page, width, k, col, headDim, s, sAt + k);
+                if (pair == 2) {
+                    for (; k + 4 <= n; k += 4) {
+                        accumulate4x2(acc, aAt, headDim, page, width, k, col, s, sAt + k, longest);
+                    }
                 }
-                for (; k < n; k++) {
-                    accumulate1(acc, aAt, page, ((long) k * width + col) * 4, headDim, s[sAt + k]);
+                for (int r = 0; r < pair; r++) {
+                    int nr = Math.min(PAGE, n + r);
+                    int kr = k;
+                    for (; kr + 4 <= nr; kr += 4) {
+                        accumulate4(acc, aAt + r * headDim, page, width, kr, col, headDim, s, sAt + r * longest + kr);
+                    }
+                    for (; kr < nr; kr++) {
+                        accumulate1(acc, aAt + r * headDim, page, ((long) kr * width + col) * 4, headDim,
+                                s[sAt + r * longest + kr]);
+                    }
                 }
             }
         }
@@ -138,6 +161,48 @@ final class VectorAttention {
         s[at + 1] = a1.reduceLanes(ADD) + dotTail(q, qAt, page, b0 + stride, i, headDim);
         s[at + 2] = a2.reduceLanes(ADD) + dotTail(q, qAt, page, b0 + 2 * stride, i, headDim);
         s[at + 3] = a3.reduceLanes(ADD) + dotTail(q, qAt, page, b0 + 3 * stride, i, headDim);
+    }
+
+    /**
+     * {@link #dot4} for two query rows at once (q rows qAt and qAt + qStride, score rows at and
+     * at + sStride), each key vector loaded once for both; each row's sums are formed as dot4
+     * forms them.
+     */
+    private static void dot4x2(float[] q, int qAt, int qStride, MemorySegment page, int width, int k, int col,
+                               int headDim, float[] s, int at, int sStride) {
+        long b0 = ((long) k * width + col) * 4;
+        long stride = 4L * width;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        int bound = F.loopBound(headDim);
+        int i = 0;
+        for (; i < bound; i += F.length()) {
+            FloatVector qa = FloatVector.fromArray(F, q, qAt + i);
+            FloatVector qc = FloatVector.fromArray(F, q, qAt + qStride + i);
+            long off = b0 + 4L * i;
+            FloatVector kv = FloatVector.fromMemorySegment(F, page, off, NATIVE);
+            a0 = kv.fma(qa, a0);
+            c0 = kv.fma(qc, c0);
+            kv = FloatVector.fromMemorySegment(F, page, off + stride, NATIVE);
+            a1 = kv.fma(qa, a1);
+            c1 = kv.fma(qc, c1);
+            kv = FloatVector.fromMemorySegment(F, page, off + 2 * stride, NATIVE);
+            a2 = kv.fma(qa, a2);
+            c2 = kv.fma(qc, c2);
+            kv = FloatVector.fromMemorySegment(F, page, off + 3 * stride, NATIVE);
+            a3 = kv.fma(qa, a3);
+            c3 = kv.fma(qc, c3);
+        }
+        s[at] = a0.reduceLanes(ADD) + dotTail(q, qAt, page, b0, i, headDim);
+        s[at + 1] = a1.reduceLanes(ADD) + dotTail(q, qAt, page, b0 + stride, i, headDim);
+        s[at + 2] = a2.reduceLanes(ADD) + dotTail(q, qAt, page, b0 + 2 * stride, i, headDim);
+        s[at + 3] = a3.reduceLanes(ADD) + dotTail(q, qAt, page, b0 + 3 * stride, i, headDim);
+        int qc = qAt + qStride;
+        int sc = at + sStride;
+        s[sc] = c0.reduceLanes(ADD) + dotTail(q, qc, page, b0, i, headDim);
+        s[sc + 1] = c1.reduceLanes(ADD) + dotTail(q, qc, page, b0 + stride, i, headDim);
+        s[sc + 2] = c2.reduceLanes(ADD) + dotTail(q, qc, page, b0 + 2 * stride, i, headDim);
+        s[sc + 3] = c3.reduceLanes(ADD) + dotTail(q, qc, page, b0 + 3 * stride, i, headDim);
     }
 
     private static float dot(float[] q, int qAt, MemorySegment page, long b, int headDim) {
@@ -208,6 +273,50 @@ final class VectorAttention {
         }
         for (int j = 0; j < 4; j++) {
             accumulateTail(acc, aAt, page, b0 + j * stride, i, headDim, p[at + j]);
+        }
+    }
+
+    /**
+     * {@link #accumulate4} for two rows at once (accumulators aAt and aAt + aStride, weights at and
+     * at + pStride), each value vector loaded once for both, each row's sums in accumulate4's order.
+     */
+    private static void accumulate4x2(float[] acc, int aAt, int aStride, MemorySegment page, int width, int k, int col,
+                                      float[] p, int at, int pStride) {
+        int headDim = aStride;
+        long b0 = ((long) k * width + col) * 4;
+        long stride = 4L * width;
+        FloatVector p0 = FloatVector.broadcast(F, p[at]);
+        FloatVector p1 = FloatVector.broadcast(F, p[at + 1]);
+        FloatVector p2 = FloatVector.broadcast(F, p[at + 2]);
+        FloatVector p3 = FloatVector.broadcast(F, p[at + 3]);
+        FloatVector r0 = FloatVector.broadcast(F, p[at + pStride]);
+        FloatVector r1 = FloatVector.broadcast(F, p[at + pStride + 1]);
+        FloatVector r2 = FloatVector.broadcast(F, p[at + pStride + 2]);
+        FloatVector r3 = FloatVector.broadcast(F, p[at + pStride + 3]);
+        int bound = F.loopBound(headDim);
+        int i = 0;
+        for (; i < bound; i += F.length()) {
+            long off = b0 + 4L * i;
+            FloatVector a = FloatVector.fromArray(F, acc, aAt + i);
+            FloatVector c = FloatVector.fromArray(F, acc, aAt + aStride + i);
+            FloatVector v = FloatVector.fromMemorySegment(F, page, off, NATIVE);
+            a = v.fma(p0, a);
+            c = v.fma(r0, c);
+            v = FloatVector.fromMemorySegment(F, page, off + stride, NATIVE);
+            a = v.fma(p1, a);
+            c = v.fma(r1, c);
+            v = FloatVector.fromMemorySegment(F, page, off + 2 * stride, NATIVE);
+            a = v.fma(p2, a);
+            c = v.fma(r2, c);
+            v = FloatVector.fromMemorySegment(F, page, off + 3 * stride, NATIVE);
+            a = v.fma(p3, a);
+            c = v.fma(r3, c);
+            a.intoArray(acc, aAt + i);
+            c.intoArray(acc, aAt + aStride + i);
+        }
+        for (int j = 0; j < 4; j++) {
+            accumulateTail(acc, aAt, page, b0 + j * stride, i, headDim, p[at + j]);
+            accumulateTail(acc, aAt + aStride, page, b0 + j * stride, i, headDim, p[at + pStride + j]);
         }
     }
 

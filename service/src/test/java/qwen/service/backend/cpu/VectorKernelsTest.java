@@ -144,6 +144,38 @@ class VectorKernelsTest {
         }
     }
 
+    /**
+     * A block of query rows shares each key and value load (two rows at a time), but every row's
+     * sums are formed as for that row alone: a 19-row chunk over three pages gives the same bits
+     * as 19 one-row calls.
+     */
+    @Test
+    void attentionOfABlockEqualsEachRowAloneBitForBit() {
+        int heads = 2;
+        int headDim = 36;
+        int width = heads * headDim;
+        int startPos = 110;
+        int tokens = 19;
+        int length = startPos + tokens;
+        KvPool pool = new KvPool(width, 1L << 24);
+        try (SequenceKv seq = pool.newSequence(1)) {
+            LayerKv kv = seq.layer(0);
+            float[] keys = KernelTestData.floats(length * width, 1f, 5);
+            float[] values = KernelTestData.floats(length * width, 1f, 6);
+            for (int p = 0; p < length; p++) {
+                kv.put(p, keys, p * width, values, p * width);
+            }
+            float[] q = KernelTestData.floats(tokens * width, 3f, 7);
+            float[] together = new float[q.length];
+            float[] alone = new float[q.length];
+            FAST.attention(q, together, 0, tokens, startPos, kv, heads, headDim);
+            for (int t = 0; t < tokens; t++) {
+                FAST.attention(q, alone, t, 1, startPos + t, kv, heads, headDim);
+            }
+            org.junit.jupiter.api.Assertions.assertArrayEquals(alone, together);
+        }
+    }
+
     @Test
     void attentionRejectsPositionsNotInTheCache() {
         KvPool pool = new KvPool(8, 1L << 20);
