@@ -32,6 +32,11 @@ import uk.ac.manchester.tornado.api.types.arrays.LongArray;
  * </ul>
  * The grid is sized for the rows ways ({@code rows} groups); the tiled way needs fewer and the
  * rest exit at once. All assume {@link LayerGraphs#LOCAL} = 128 threads per group.
+ *
+ * <p>Each way is written out inside its kernel, and {@link #gated}'s repeat {@link #linear}'s
+ * shape: a local array handed to a helper method is addressed as a heap array after inlining
+ * (a byte offset past an object header, which TornadoVM 5.2 emits as an element index), so only
+ * code that touches no local memory lives in helpers. The kernel tests catch it.
  */
 final class LinearKernels {
 
