@@ -35,7 +35,8 @@ if [ "${QWEN_GPU_TESTS:-1}" != 0 ] && [ -n "$launcher" ] && [ -f "$work/app/qwen
     --scan-classpath "$work/app/qwen-service-tests.jar" --include-package qwen.service.backend.tornado \
     --details=summary --disable-banner > "$results/gpu-tests.log" 2>&1
   tests=$?
-  grep -v '^WARNING' "$results/gpu-tests.log" | grep -E '=>|tests (successful|failed|found)' | head -40
+  grep -v '^WARNING' "$results/gpu-tests.log" | grep -E '=>|tests (successful|failed|found)' | head -40 \
+    || tail -5 "$results/gpu-tests.log"       # the launcher itself did not start
   echo "device tests exit status $tests"
 fi
 # The shard's TornadoVM options (service/tornado.args); a JFR recording of batch-1 decoding lands in
