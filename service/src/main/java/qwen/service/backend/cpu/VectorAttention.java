@@ -277,12 +277,11 @@ final class VectorAttention {
     }
 
     /**
-     * {@link #accumulate4} for two rows at once (accumulators aAt and aAt + aStride, weights at and
+     * {@link #accumulate4} for two rows at once (accumulators aAt and aAt + headDim, weights at and
      * at + pStride), each value vector loaded once for both, each row's sums in accumulate4's order.
      */
-    private static void accumulate4x2(float[] acc, int aAt, int aStride, MemorySegment page, int width, int k, int col,
+    private static void accumulate4x2(float[] acc, int aAt, int headDim, MemorySegment page, int width, int k, int col,
                                       float[] p, int at, int pStride) {
-        int headDim = aStride;
         long b0 = ((long) k * width + col) * 4;
         long stride = 4L * width;
         FloatVector p0 = FloatVector.broadcast(F, p[at]);
@@ -298,7 +297,7 @@ final class VectorAttention {
         for (; i < bound; i += F.length()) {
             long off = b0 + 4L * i;
             FloatVector a = FloatVector.fromArray(F, acc, aAt + i);
-            FloatVector c = FloatVector.fromArray(F, acc, aAt + aStride + i);
+            FloatVector c = FloatVector.fromArray(F, acc, aAt + headDim + i);
             FloatVector v = FloatVector.fromMemorySegment(F, page, off, NATIVE);
             a = v.fma(p0, a);
             c = v.fma(r0, c);
@@ -312,11 +311,11 @@ final class VectorAttention {
             a = v.fma(p3, a);
             c = v.fma(r3, c);
             a.intoArray(acc, aAt + i);
-            c.intoArray(acc, aAt + aStride + i);
+            c.intoArray(acc, aAt + headDim + i);
         }
         for (int j = 0; j < 4; j++) {
             accumulateTail(acc, aAt, page, b0 + j * stride, i, headDim, p[at + j]);
-            accumulateTail(acc, aAt + aStride, page, b0 + j * stride, i, headDim, p[at + pStride + j]);
+            accumulateTail(acc, aAt + headDim, page, b0 + j * stride, i, headDim, p[at + pStride + j]);
         }
     }
 

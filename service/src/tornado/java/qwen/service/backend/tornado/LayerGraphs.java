@@ -68,6 +68,7 @@ final class LayerGraphs {
 
     /** The graphs of one step, in execution order. */
     List<ImmutableTaskGraph> build(int blocksPerGraph) {
+        AttentionKernels.requireHeadDim(cfg.headDim());
         List<DeviceWeights.Layer> layers = w.layers();
         int graphs = Math.max(1, (layers.size() + blocksPerGraph - 1) / blocksPerGraph);
         Object[] shared = sharedBuffers();
@@ -133,7 +134,6 @@ final class LayerGraphs {
         task(tg, graph, id, ropeGroups, LOCAL);
         tg.task(id, AttentionKernels::ropeAppend, ctx, b.qkv, b.rot, kv.arena(l), b.meta, m.slots(), rows, cfg.numHeads(),
                 cfg.headDim(), ropeGroups, LOCAL);
-        AttentionKernels.requireHeadDim(cfg.headDim());
         int groups = AttentionKernels.attendGroups(rows, cfg.numHeads());
         id = taskId(l, "attn");
         task(tg, graph, id, groups, LOCAL);

@@ -107,7 +107,7 @@ public final class TornadoBackend implements ComputeBackend {
         int rows = fill(chunks);
         long t1 = System.nanoTime();
         TornadoExecutionResult result = null;
-        Map<String, Long> ops = new LinkedHashMap<>();
+        Map<String, Long> ops = profile == null ? null : new LinkedHashMap<>();
         if (profile != null) {
             profile.clear();
         }
@@ -121,7 +121,7 @@ public final class TornadoBackend implements ComputeBackend {
             }
         }
         long t2 = System.nanoTime();
-        if (profile != null) {
+        if (ops != null) {
             opProfile = ops;
         }
         List<ChunkOutput> out = outputs(chunks, rows, result);
