@@ -15,10 +15,11 @@ import qwen.service.kv.LayerKv;
 
 /**
  * Causal attention on all cores: one work unit per (block of {@link #QUERY_BLOCK} query rows, head),
- * claimed dynamically with the latest (longest) blocks first so the threads finish together. Per unit: scores
- * q . k / sqrt(headDim) against the cached keys, a max-subtracted softmax, and the
- * probability-weighted sum of the cached values, all f32. Keys and values are read from the
- * cache pages four positions at a time, so each query (or accumulator) load serves four rows.
+ * claimed dynamically head by head, and within a head the latest (longest) blocks first, so the threads
+ * finish together and a head's cached keys and values are read by consecutive units while they are
+ * still in L2/L3. Per unit: scores q . k / sqrt(headDim) against the cached keys, a max-subtracted
+ * softmax, and the probability-weighted sum of the cached values, all f32. Four query rows share each
+ * key and value load; every row's arithmetic is the same, operation for operation, as on its own.
  */
 final class VectorAttention {
 
@@ -50,8 +51,8 @@ final class VectorAttention {
         int units = blocks * numHeads;
         pool.forEachChunk(units, 1, (worker, from, to) -> {
             for (int u = from; u < to; u++) {
-                int b = blocks - 1 - u / numHeads;                  // the latest (longest) blocks first
-                int h = u % numHeads;
+                int h = u / blocks;
+                int b = blocks - 1 - u % blocks;                    // the latest (longest) blocks first
                 int t0 = b * QUERY_BLOCK;
                 block(q, out, rowOffset, t0, Math.min(tokens, t0 + QUERY_BLOCK), startPos, kv, h, numHeads, headDim,
                         worker);
@@ -60,10 +61,10 @@ final class VectorAttention {
     }
 
     /**
-     * Query rows [t0, t1) of one head: row t attends to positions [0, startPos + t]. Each cache page
-     * is read once for all the block's rows (its head slice, 64 x headDim floats, stays in L1/L2
-     * meanwhile) rather than once per row: prefill attention is bound by these reads, not by its
-     * FMAs. Each row's arithmetic is the same as on its own, in the same order.
+     * Query rows [t0, t1) of one head: row t attends to positions [0, startPos + t]. The rows go
+     * through each cache page four at a time, each key and value load serving the four, rather than
+     * row by row: prefill attention is bound by these loads, not by its FMAs. Each row's arithmetic
+     * is the same as on its own, in the same order.
      */
     private void block(float[] q, float[] out, int rowOffset, int t0, int t1, int startPos, LayerKv kv, int h,
                        int numHeads, int headDim, int worker) {
@@ -77,19 +78,19 @@ final class VectorAttention {
         int rowStride = numHeads * headDim;
         for (int p0 = 0; p0 < longest; p0 += PAGE) {
             MemorySegment page = kv.keyPage(p0 / PAGE);
-            for (int j = 0; j < rows; j += 2) {
-                // Two rows at a time share each key load; row j + 1 sees one position more.
-                int pair = Math.min(2, rows - j);
-                int n = Math.min(PAGE, startPos + t0 + j + 1 - p0);
+            for (int j = 0; j < rows; j += 4) {
+                // Four rows at a time share each key load; row j + r sees r positions more than row j.
+                int quad = Math.min(4, rows - j);
+                int n = startPos + t0 + j + 1 - p0;
                 int qAt = (rowOffset + t0 + j) * rowStride + col;
                 int sAt = j * longest + p0;
                 int k = 0;
-                if (pair == 2) {
-                    for (; k + 4 <= n; k += 4) {
-                        dot4x2(q, qAt, rowStride, page, width, k, col, headDim, s, sAt + k, longest);
+                if (quad == 4) {
+                    for (int nj = Math.min(PAGE, n); k + 2 <= nj; k += 2) {
+                        dot2x4(q, qAt, rowStride, page, width, k, col, headDim, s, sAt + k, longest);
                     }
                 }
-                for (int r = 0; r < pair; r++) {
+                for (int r = 0; r < quad; r++) {
                     int nr = Math.min(PAGE, n + r);
                     int kr = k;
                     for (; kr + 4 <= nr; kr += 4) {
@@ -108,26 +109,17 @@ final class VectorAttention {
         Arrays.fill(acc, 0, rows * headDim, 0f);
         for (int p0 = 0; p0 < longest; p0 += PAGE) {
             MemorySegment page = kv.valuePage(p0 / PAGE);
-            for (int j = 0; j < rows; j += 2) {
-                int pair = Math.min(2, rows - j);
-                int n = Math.min(PAGE, startPos + t0 + j + 1 - p0);
+            for (int j = 0; j < rows; j += 4) {
+                int quad = Math.min(4, rows - j);
+                int n = startPos + t0 + j + 1 - p0;
                 int sAt = j * longest + p0;
                 int aAt = j * headDim;
-                int k = 0;
-                if (pair == 2) {
-                    for (; k + 4 <= n; k += 4) {
-                        accumulate4x2(acc, aAt, headDim, page, width, k, col, s, sAt + k, longest);
-                    }
-                }
-                for (int r = 0; r < pair; r++) {
-                    int nr = Math.min(PAGE, n + r);
-                    int kr = k;
-                    for (; kr + 4 <= nr; kr += 4) {
-                        accumulate4(acc, aAt + r * headDim, page, width, kr, col, headDim, s, sAt + r * longest + kr);
-                    }
-                    for (; kr < nr; kr++) {
-                        accumulate1(acc, aAt + r * headDim, page, ((long) kr * width + col) * 4, headDim,
-                                s[sAt + r * longest + kr]);
+                if (quad == 4) {
+                    values4(acc, aAt, headDim, page, width, col, s, sAt, longest, n);
+                } else {
+                    for (int r = 0; r < quad; r++) {
+                        values1(acc, aAt + r * headDim, headDim, page, width, col, s, sAt + r * longest,
+                                Math.max(0, Math.min(PAGE, n + r)));
                     }
                 }
             }
@@ -164,45 +156,42 @@ final class VectorAttention {
     }
 
     /**
-     * {@link #dot4} for two query rows at once (q rows qAt and qAt + qStride, score rows at and
-     * at + sStride), each key vector loaded once for both; each row's sums are formed as dot4
-     * forms them.
+     * Scores of four query rows (q rows qAt + i * qStride, score rows at + i * sStride) against page
+     * keys k and k + 1, each key vector loaded once for the four; each row's sums are formed as
+     * {@link #dot4} forms them.
      */
-    private static void dot4x2(float[] q, int qAt, int qStride, MemorySegment page, int width, int k, int col,
+    private static void dot2x4(float[] q, int qAt, int qStride, MemorySegment page, int width, int k, int col,
                                int headDim, float[] s, int at, int sStride) {
         long b0 = ((long) k * width + col) * 4;
-        long stride = 4L * width;
+        long b1 = b0 + 4L * width;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
         int bound = F.loopBound(headDim);
         int i = 0;
         for (; i < bound; i += F.length()) {
-            FloatVector qa = FloatVector.fromArray(F, q, qAt + i);
-            FloatVector qc = FloatVector.fromArray(F, q, qAt + qStride + i);
-            long off = b0 + 4L * i;
-            FloatVector kv = FloatVector.fromMemorySegment(F, page, off, NATIVE);
-            a0 = kv.fma(qa, a0);
-            c0 = kv.fma(qc, c0);
-            kv = FloatVector.fromMemorySegment(F, page, off + stride, NATIVE);
-            a1 = kv.fma(qa, a1);
-            c1 = kv.fma(qc, c1);
-            kv = FloatVector.fromMemorySegment(F, page, off + 2 * stride, NATIVE);
-            a2 = kv.fma(qa, a2);
-            c2 = kv.fma(qc, c2);
-            kv = FloatVector.fromMemorySegment(F, page, off + 3 * stride, NATIVE);
-            a3 = kv.fma(qa, a3);
-            c3 = kv.fma(qc, c3);
+            FloatVector k0 = FloatVector.fromMemorySegment(F, page, b0 + 4L * i, NATIVE);
+            FloatVector k1 = FloatVector.fromMemorySegment(F, page, b1 + 4L * i, NATIVE);
+            FloatVector qv = FloatVector.fromArray(F, q, qAt + i);
+            a0 = k0.fma(qv, a0);
+            c0 = k1.fma(qv, c0);
+            qv = FloatVector.fromArray(F, q, qAt + qStride + i);
+            a1 = k0.fma(qv, a1);
+            c1 = k1.fma(qv, c1);
+            qv = FloatVector.fromArray(F, q, qAt + 2 * qStride + i);
+            a2 = k0.fma(qv, a2);
+            c2 = k1.fma(qv, c2);
+            qv = FloatVector.fromArray(F, q, qAt + 3 * qStride + i);
+            a3 = k0.fma(qv, a3);
+            c3 = k1.fma(qv, c3);
         }
         s[at] = a0.reduceLanes(ADD) + dotTail(q, qAt, page, b0, i, headDim);
-        s[at + 1] = a1.reduceLanes(ADD) + dotTail(q, qAt, page, b0 + stride, i, headDim);
-        s[at + 2] = a2.reduceLanes(ADD) + dotTail(q, qAt, page, b0 + 2 * stride, i, headDim);
-        s[at + 3] = a3.reduceLanes(ADD) + dotTail(q, qAt, page, b0 + 3 * stride, i, headDim);
-        int qc = qAt + qStride;
-        int sc = at + sStride;
-        s[sc] = c0.reduceLanes(ADD) + dotTail(q, qc, page, b0, i, headDim);
-        s[sc + 1] = c1.reduceLanes(ADD) + dotTail(q, qc, page, b0 + stride, i, headDim);
-        s[sc + 2] = c2.reduceLanes(ADD) + dotTail(q, qc, page, b0 + 2 * stride, i, headDim);
-        s[sc + 3] = c3.reduceLanes(ADD) + dotTail(q, qc, page, b0 + 3 * stride, i, headDim);
+        s[at + 1] = c0.reduceLanes(ADD) + dotTail(q, qAt, page, b1, i, headDim);
+        s[at + sStride] = a1.reduceLanes(ADD) + dotTail(q, qAt + qStride, page, b0, i, headDim);
+        s[at + sStride + 1] = c1.reduceLanes(ADD) + dotTail(q, qAt + qStride, page, b1, i, headDim);
+        s[at + 2 * sStride] = a2.reduceLanes(ADD) + dotTail(q, qAt + 2 * qStride, page, b0, i, headDim);
+        s[at + 2 * sStride + 1] = c2.reduceLanes(ADD) + dotTail(q, qAt + 2 * qStride, page, b1, i, headDim);
+        s[at + 3 * sStride] = a3.reduceLanes(ADD) + dotTail(q, qAt + 3 * qStride, page, b0, i, headDim);
+        s[at + 3 * sStride + 1] = c3.reduceLanes(ADD) + dotTail(q, qAt + 3 * qStride, page, b1, i, headDim);
     }
 
     private static float dot(float[] q, int qAt, MemorySegment page, long b, int headDim) {
@@ -251,83 +240,127 @@ final class VectorAttention {
         return sum;
     }
 
-    /** acc += sum over page rows k .. k + 3 of p[at + j] * v_row. */
-    private static void accumulate4(float[] acc, int aAt, MemorySegment page, int width, int k, int col, int headDim,
-                                    float[] p, int at) {
-        long b0 = ((long) k * width + col) * 4;
+    /**
+     * One row's value sum over keys [0, n) of a page: acc[aAt + d] += p[pAt + k] * v_k[d], key by
+     * key in order for every d (an FMA per key in the vector dims, a multiply and an add in the tail
+     * dims), two vectors of dims at a time held in registers across the keys.
+     */
+    private static void values1(float[] acc, int aAt, int headDim, MemorySegment page, int width, int col,
+                                float[] p, int pAt, int n) {
         long stride = 4L * width;
-        FloatVector p0 = FloatVector.broadcast(F, p[at]);
-        FloatVector p1 = FloatVector.broadcast(F, p[at + 1]);
-        FloatVector p2 = FloatVector.broadcast(F, p[at + 2]);
-        FloatVector p3 = FloatVector.broadcast(F, p[at + 3]);
+        long base = 4L * col;
         int bound = F.loopBound(headDim);
-        int i = 0;
-        for (; i < bound; i += F.length()) {
-            long off = b0 + 4L * i;
-            FloatVector a = FloatVector.fromArray(F, acc, aAt + i);
-            a = FloatVector.fromMemorySegment(F, page, off, NATIVE).fma(p0, a);
-            a = FloatVector.fromMemorySegment(F, page, off + stride, NATIVE).fma(p1, a);
-            a = FloatVector.fromMemorySegment(F, page, off + 2 * stride, NATIVE).fma(p2, a);
-            a = FloatVector.fromMemorySegment(F, page, off + 3 * stride, NATIVE).fma(p3, a);
-            a.intoArray(acc, aAt + i);
+        int l = F.length();
+        int d = 0;
+        for (; d + 2 * l <= bound; d += 2 * l) {
+            values1x2(acc, aAt + d, page, base + 4L * d, stride, p, pAt, n);
         }
-        for (int j = 0; j < 4; j++) {
-            accumulateTail(acc, aAt, page, b0 + j * stride, i, headDim, p[at + j]);
+        for (; d < bound; d += l) {
+            values1x1(acc, aAt + d, page, base + 4L * d, stride, p, pAt, n);
+        }
+        for (int k = 0; k < n; k++) {
+            accumulateTail(acc, aAt, page, base + k * stride, bound, headDim, p[pAt + k]);
         }
     }
 
     /**
-     * {@link #accumulate4} for two rows at once (accumulators aAt and aAt + headDim, weights at and
-     * at + pStride), each value vector loaded once for both, each row's sums in accumulate4's order.
+     * Rows j .. j + 3 of the value sums over one page (accumulators aAt + r * headDim, weights
+     * pAt + r * pStride): row j + r takes keys [0, n + r) of the page. The keys all four rows see go
+     * through {@link #values4x2}, each loaded once for the four; each row's further keys follow, so
+     * every row adds its keys in order, as {@link #values1} does.
      */
-    private static void accumulate4x2(float[] acc, int aAt, int headDim, MemorySegment page, int width, int k, int col,
-                                      float[] p, int at, int pStride) {
-        long b0 = ((long) k * width + col) * 4;
+    private static void values4(float[] acc, int aAt, int headDim, MemorySegment page, int width, int col,
+                                float[] p, int pAt, int pStride, int n) {
         long stride = 4L * width;
-        FloatVector p0 = FloatVector.broadcast(F, p[at]);
-        FloatVector p1 = FloatVector.broadcast(F, p[at + 1]);
-        FloatVector p2 = FloatVector.broadcast(F, p[at + 2]);
-        FloatVector p3 = FloatVector.broadcast(F, p[at + 3]);
-        FloatVector r0 = FloatVector.broadcast(F, p[at + pStride]);
-        FloatVector r1 = FloatVector.broadcast(F, p[at + pStride + 1]);
-        FloatVector r2 = FloatVector.broadcast(F, p[at + pStride + 2]);
-        FloatVector r3 = FloatVector.broadcast(F, p[at + pStride + 3]);
+        long base = 4L * col;
+        int common = Math.max(0, Math.min(PAGE, n));
         int bound = F.loopBound(headDim);
-        int i = 0;
-        for (; i < bound; i += F.length()) {
-            long off = b0 + 4L * i;
-            FloatVector a = FloatVector.fromArray(F, acc, aAt + i);
-            FloatVector c = FloatVector.fromArray(F, acc, aAt + headDim + i);
-            FloatVector v = FloatVector.fromMemorySegment(F, page, off, NATIVE);
-            a = v.fma(p0, a);
-            c = v.fma(r0, c);
-            v = FloatVector.fromMemorySegment(F, page, off + stride, NATIVE);
-            a = v.fma(p1, a);
-            c = v.fma(r1, c);
-            v = FloatVector.fromMemorySegment(F, page, off + 2 * stride, NATIVE);
-            a = v.fma(p2, a);
-            c = v.fma(r2, c);
-            v = FloatVector.fromMemorySegment(F, page, off + 3 * stride, NATIVE);
-            a = v.fma(p3, a);
-            c = v.fma(r3, c);
-            a.intoArray(acc, aAt + i);
-            c.intoArray(acc, aAt + headDim + i);
+        int l = F.length();
+        int d = 0;
+        for (; d + 2 * l <= bound; d += 2 * l) {
+            values4x2(acc, aAt + d, headDim, page, base + 4L * d, stride, p, pAt, pStride, common);
+            for (int r = 1; r < 4; r++) {
+                int nr = Math.max(0, Math.min(PAGE, n + r));
+                values1x2(acc, aAt + r * headDim + d, page, base + 4L * d + common * stride, stride, p,
+                        pAt + r * pStride + common, nr - common);
+            }
         }
-        for (int j = 0; j < 4; j++) {
-            accumulateTail(acc, aAt, page, b0 + j * stride, i, headDim, p[at + j]);
-            accumulateTail(acc, aAt + headDim, page, b0 + j * stride, i, headDim, p[at + pStride + j]);
+        for (int r = 0; r < 4; r++) {
+            int nr = Math.max(0, Math.min(PAGE, n + r));
+            for (int e = d; e < bound; e += l) {
+                values1x1(acc, aAt + r * headDim + e, page, base + 4L * e, stride, p, pAt + r * pStride, nr);
+            }
+            for (int k = 0; k < nr; k++) {
+                accumulateTail(acc, aAt + r * headDim, page, base + k * stride, bound, headDim,
+                        p[pAt + r * pStride + k]);
+            }
         }
     }
 
-    private static void accumulate1(float[] acc, int aAt, MemorySegment page, long b, int headDim, float p) {
-        FloatVector pv = FloatVector.broadcast(F, p);
-        int bound = F.loopBound(headDim);
-        int i = 0;
-        for (; i < bound; i += F.length()) {
-            FloatVector.fromMemorySegment(F, page, b + 4L * i, NATIVE).fma(pv, FloatVector.fromArray(F, acc, aAt + i))
-                    .intoArray(acc, aAt + i);
+    /**
+     * Four rows (accumulators a + r * headDim, weights pa + r * ps) by two vectors of dims, over n
+     * keys from byte offset at, stride apart: the eight accumulators stay in registers across the keys.
+     */
+    private static void values4x2(float[] acc, int a, int headDim, MemorySegment page, long at, long stride,
+                                  float[] p, int pa, int ps, int n) {
+        int l = F.length();
+        int b = a + headDim;
+        int c = b + headDim;
+        int e = c + headDim;
+        FloatVector a0 = FloatVector.fromArray(F, acc, a), a1 = FloatVector.fromArray(F, acc, a + l);
+        FloatVector b0 = FloatVector.fromArray(F, acc, b), b1 = FloatVector.fromArray(F, acc, b + l);
+        FloatVector c0 = FloatVector.fromArray(F, acc, c), c1 = FloatVector.fromArray(F, acc, c + l);
+        FloatVector e0 = FloatVector.fromArray(F, acc, e), e1 = FloatVector.fromArray(F, acc, e + l);
+        long off = at;
+        for (int k = 0; k < n; k++, off += stride) {
+            FloatVector v0 = FloatVector.fromMemorySegment(F, page, off, NATIVE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, page, off + 4L * l, NATIVE);
+            FloatVector w = FloatVector.broadcast(F, p[pa + k]);
+            a0 = v0.fma(w, a0);
+            a1 = v1.fma(w, a1);
+            w = FloatVector.broadcast(F, p[pa + ps + k]);
+            b0 = v0.fma(w, b0);
+            b1 = v1.fma(w, b1);
+            w = FloatVector.broadcast(F, p[pa + 2 * ps + k]);
+            c0 = v0.fma(w, c0);
+            c1 = v1.fma(w, c1);
+            w = FloatVector.broadcast(F, p[pa + 3 * ps + k]);
+            e0 = v0.fma(w, e0);
+            e1 = v1.fma(w, e1);
         }
-        accumulateTail(acc, aAt, page, b, i, headDim, p);
+        a0.intoArray(acc, a);
+        a1.intoArray(acc, a + l);
+        b0.intoArray(acc, b);
+        b1.intoArray(acc, b + l);
+        c0.intoArray(acc, c);
+        c1.intoArray(acc, c + l);
+        e0.intoArray(acc, e);
+        e1.intoArray(acc, e + l);
+    }
+
+    /** One row by two vectors of dims over n keys: {@link #values4x2}'s arithmetic for a single row. */
+    private static void values1x2(float[] acc, int a, MemorySegment page, long at, long stride, float[] p, int pa,
+                                  int n) {
+        int l = F.length();
+        FloatVector a0 = FloatVector.fromArray(F, acc, a), a1 = FloatVector.fromArray(F, acc, a + l);
+        long off = at;
+        for (int k = 0; k < n; k++, off += stride) {
+            FloatVector w = FloatVector.broadcast(F, p[pa + k]);
+            a0 = FloatVector.fromMemorySegment(F, page, off, NATIVE).fma(w, a0);
+            a1 = FloatVector.fromMemorySegment(F, page, off + 4L * l, NATIVE).fma(w, a1);
+        }
+        a0.intoArray(acc, a);
+        a1.intoArray(acc, a + l);
+    }
+
+    private static void values1x1(float[] acc, int a, MemorySegment page, long at, long stride, float[] p, int pa,
+                                  int n) {
+        FloatVector a0 = FloatVector.fromArray(F, acc, a);
+        long off = at;
+        for (int k = 0; k < n; k++, off += stride) {
+            a0 = FloatVector.fromMemorySegment(F, page, off, NATIVE).fma(FloatVector.broadcast(F, p[pa + k]), a0);
+        }
+        a0.intoArray(acc, a);
     }
 
     private static void accumulateTail(float[] acc, int aAt, MemorySegment page, long b, int from, int headDim,

@@ -145,17 +145,16 @@ class VectorKernelsTest {
     }
 
     /**
-     * A block of query rows shares each key and value load (two rows at a time), but every row's
-     * sums are formed as for that row alone: a 19-row chunk over three pages gives the same bits
-     * as 19 one-row calls.
+     * A block of query rows shares each key and value load (four rows at a time), but every row's
+     * sums are formed as for that row alone: a chunk gives the same bits as one-row calls, for head
+     * sizes whose last dims fall outside the four-row kernels' vectors (36, 44) and for a prefill
+     * from position 0 over two pages.
      */
-    @Test
-    void attentionOfABlockEqualsEachRowAloneBitForBit() {
+    @ParameterizedTest(name = "head size {0}, from position {1}, {2} rows")
+    @CsvSource({"36, 110, 19", "44, 60, 23", "128, 0, 70"})
+    void attentionOfABlockEqualsEachRowAloneBitForBit(int headDim, int startPos, int tokens) {
         int heads = 2;
-        int headDim = 36;
         int width = heads * headDim;
-        int startPos = 110;
-        int tokens = 19;
         int length = startPos + tokens;
         KvPool pool = new KvPool(width, 1L << 24);
         try (SequenceKv seq = pool.newSequence(1)) {
