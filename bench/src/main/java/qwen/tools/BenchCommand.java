@@ -86,7 +86,7 @@ public final class BenchCommand {
     }
 
     private static void ours(Path model, int threads, int[] longPrompt, int[] shortPrompt, int decodeTokens, int repeats,
-                             double bandwidth, Map<String, Object> report) {
+                             double bandwidth, Map<String, Object> report) throws Exception {
         SamplingParams greedy = SamplingParams.greedy(0);
         EngineOptions options = new EngineOptions(model, null, EngineOptions.KernelSet.VECTOR, threads, 2L << 30);
         try (ShardEngine engine = ShardEngine.open(options)) {
@@ -94,13 +94,20 @@ public final class BenchCommand {
             Generator.generate(engine, Arrays.copyOf(shortPrompt, 4), 4, greedy, Set.of(), id -> { });   // warm-up
             double[] prefill = new double[repeats];
             double[] decode = new double[repeats];
+            double[] runBandwidth = new double[repeats];
+            double[] runFraction = new double[repeats];
             for (int r = 0; r < repeats; r++) {
                 Generator.Result p = Generator.generate(engine, longPrompt, 1, greedy, Set.of(), id -> { });
                 prefill[r] = longPrompt.length / secs(p.prefillNanos());
+                // The machine's bandwidth drifts (a shared host): each decode run is set against a
+                // probe taken just before it, as well as against the one at the start.
+                runBandwidth[r] = BandwidthProbe.measure(1L << 30, threads, 3);
                 Generator.Result d = Generator.generate(engine, shortPrompt, decodeTokens, greedy, Set.of(), id -> { });
                 decode[r] = (d.ids().length - 1) / secs(d.decodeNanos());
-                log("ours, run %d: prefill %d tokens %.2f tok/s; decode %d tokens %.2f tok/s", r + 1, longPrompt.length,
-                        prefill[r], d.ids().length - 1, decode[r]);
+                runFraction[r] = decode[r] * bytesPerToken / (runBandwidth[r] * 1e9);
+                log("ours, run %d: prefill %d tokens %.2f tok/s; decode %d tokens %.2f tok/s, %.0f%% of the roofline "
+                                + "of a %.1f GB/s probe just before it", r + 1, longPrompt.length, prefill[r],
+                        d.ids().length - 1, decode[r], 100 * runFraction[r], runBandwidth[r]);
             }
             double roofline = bandwidth * 1e9 / bytesPerToken;
             double prefillMedian = median(prefill);
@@ -110,15 +117,18 @@ public final class BenchCommand {
             report.put("prefill_tok_s", round(prefillMedian));
             report.put("decode_tok_s", round(decodeMedian));
             report.put("decode_fraction_of_roofline", round(decodeMedian / roofline));
+            report.put("run_bandwidth_GBps", Arrays.stream(runBandwidth).map(Figures::round).toArray());
+            report.put("decode_fraction_of_run_roofline", round(median(runFraction)));
             report.put("prefill_over_decode", round(prefillMedian / decodeMedian));
             report.put("peak_rss_MB", peakRssMb());
             report.put("peak_heap_MB", peakHeapMb());
             report.put("live_heap_MB", liveHeapMb());
             log("ours (median of %d): prefill %.2f tok/s, decode %.2f tok/s = %.0f%% of the %.2f tok/s roofline "
-                            + "(%.2f GB/token); prefill/decode %.1fx; peak RSS %d MB (the mapped weights included), "
+                            + "(%.2f GB/token; %.0f%% against each run's own probe, median); prefill/decode %.2fx; "
+                            + "peak RSS %d MB (the mapped weights and the probe buffer included), "
                             + "peak heap %d MB (garbage included), live heap after GC %d MB",
                     repeats, prefillMedian, decodeMedian, 100 * decodeMedian / roofline, roofline, bytesPerToken / 1e9,
-                    prefillMedian / decodeMedian, peakRssMb(), peakHeapMb(), liveHeapMb());
+                    100 * median(runFraction), prefillMedian / decodeMedian, peakRssMb(), peakHeapMb(), liveHeapMb());
         }
     }
 
