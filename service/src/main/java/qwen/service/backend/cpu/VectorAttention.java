@@ -281,11 +281,17 @@ final class VectorAttention {
      */
     private static void values1(float[] acc, int aAt, int headDim, MemorySegment page, int width, int col,
                                 float[] p, int pAt, int n) {
+        values1(acc, aAt, headDim, page, width, col, p, pAt, n, 0);
+    }
+
+    /** {@link #values1} for dims [from, headDim) only; from is a multiple of the vector length. */
+    private static void values1(float[] acc, int aAt, int headDim, MemorySegment page, int width, int col,
+                                float[] p, int pAt, int n, int from) {
         long stride = 4L * width;
         long base = 4L * col;
         int bound = F.loopBound(headDim);
         int l = F.length();
-        int d = 0;
+        int d = from;
         for (; d + 2 * l <= bound; d += 2 * l) {
             values1x2(acc, aAt + d, page, base + 4L * d, stride, p, pAt, n);
         }
@@ -320,14 +326,8 @@ final class VectorAttention {
             }
         }
         for (int r = 0; r < 4; r++) {
-            int nr = Math.max(0, Math.min(PAGE, n + r));
-            for (int e = d; e < bound; e += l) {
-                values1x1(acc, aAt + r * headDim + e, page, base + 4L * e, stride, p, pAt + r * pStride, nr);
-            }
-            for (int k = 0; k < nr; k++) {
-                accumulateTail(acc, aAt + r * headDim, page, base + k * stride, bound, headDim,
-                        p[pAt + r * pStride + k]);
-            }
+            values1(acc, aAt + r * headDim, headDim, page, width, col, p, pAt + r * pStride,
+                    Math.max(0, Math.min(PAGE, n + r)), d);
         }
     }
 

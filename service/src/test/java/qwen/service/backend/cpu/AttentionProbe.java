@@ -26,11 +26,7 @@ public final class AttentionProbe {
         KvPool pool = new KvPool(width, (long) tokens * width * 8 + (1L << 24));
         try (SequenceKv seq = pool.newSequence(1); VectorKernels kernels = new VectorKernels(threads)) {
             LayerKv kv = seq.layer(0);
-            float[] keys = KernelTestData.floats(tokens * width, 1f, 5);
-            float[] values = KernelTestData.floats(tokens * width, 1f, 6);
-            for (int p = 0; p < tokens; p++) {
-                kv.put(p, keys, p * width, values, p * width);
-            }
+            KernelTestData.fillKv(kv, tokens, width, 5);
             float[] q = KernelTestData.floats(tokens * width, 3f, 7);
             float[] out = new float[q.length];
             double best = Double.MAX_VALUE;

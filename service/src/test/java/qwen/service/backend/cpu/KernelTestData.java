@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Random;
+import qwen.service.kv.LayerKv;
 import qwen.service.model.DType;
 import qwen.service.model.Matrix;
 import qwen.service.model.QuantBlocks;
@@ -61,6 +62,15 @@ final class KernelTestData {
     }
 
     /** n values uniform in [-scale, scale). */
+    /** Positions [0, length) of kv: random keys (seed) and values (seed + 1) of |x| <= 1, width floats each. */
+    static void fillKv(LayerKv kv, int length, int width, long seed) {
+        float[] keys = floats(length * width, 1f, seed);
+        float[] values = floats(length * width, 1f, seed + 1);
+        for (int p = 0; p < length; p++) {
+            kv.put(p, keys, p * width, values, p * width);
+        }
+    }
+
     static float[] floats(int n, float scale, long seed) {
         Random rnd = new Random(seed);
         float[] a = new float[n];

@@ -125,11 +125,7 @@ class VectorKernelsTest {
         KvPool pool = new KvPool(width, 1L << 24);
         try (SequenceKv seq = pool.newSequence(1)) {
             LayerKv kv = seq.layer(0);
-            float[] keys = KernelTestData.floats(length * width, 1f, length);
-            float[] values = KernelTestData.floats(length * width, 1f, length + 1);
-            for (int p = 0; p < length; p++) {
-                kv.put(p, keys, p * width, values, p * width);
-            }
+            KernelTestData.fillKv(kv, length, width, length);
             int rowOffset = 2;
             float[] q = KernelTestData.floats((rowOffset + tokens + 1) * width, 3f, headDim);
             float[] expected = new float[q.length];
@@ -159,11 +155,7 @@ class VectorKernelsTest {
         KvPool pool = new KvPool(width, 1L << 24);
         try (SequenceKv seq = pool.newSequence(1)) {
             LayerKv kv = seq.layer(0);
-            float[] keys = KernelTestData.floats(length * width, 1f, 5);
-            float[] values = KernelTestData.floats(length * width, 1f, 6);
-            for (int p = 0; p < length; p++) {
-                kv.put(p, keys, p * width, values, p * width);
-            }
+            KernelTestData.fillKv(kv, length, width, 5);
             float[] q = KernelTestData.floats(tokens * width, 3f, 7);
             float[] together = new float[q.length];
             float[] alone = new float[q.length];
