@@ -5,8 +5,10 @@ import io.smallrye.mutiny.infrastructure.Infrastructure;
 import io.smallrye.mutiny.subscription.MultiEmitter;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
@@ -120,6 +122,17 @@ public final class ChatEngine implements Generations, AutoCloseable {
     @Override
     public int idleSequences() {
         return held.idleCount();
+    }
+
+    @Override
+    public Set<String> idleSequenceIds() {
+        Set<String> ids = new HashSet<>();
+        for (String shardId : held.idleIds()) {
+            if (shardId.startsWith(instancePrefix)) {
+                ids.add(shardId.substring(instancePrefix.length()));
+            }
+        }
+        return ids;
     }
 
     @Override

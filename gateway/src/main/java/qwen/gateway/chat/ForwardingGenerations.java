@@ -1,6 +1,7 @@
 package qwen.gateway.chat;
 
 import io.smallrye.mutiny.Multi;
+import java.util.Set;
 
 /**
  * Generations that hand every call to another engine: the base of the layers around the engine
@@ -48,6 +49,11 @@ public abstract class ForwardingGenerations implements Generations, AutoCloseabl
     @Override
     public int idleSequences() {
         return engine.idleSequences();
+    }
+
+    @Override
+    public Set<String> idleSequenceIds() {
+        return engine.idleSequenceIds();
     }
 
     /** Closes the engine when it is closeable. */

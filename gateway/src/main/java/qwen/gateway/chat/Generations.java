@@ -1,6 +1,7 @@
 package qwen.gateway.chat;
 
 import io.smallrye.mutiny.Multi;
+import java.util.Set;
 
 /**
  * The gateway's generation engine as the adapters see it: start a generation, cancel it, drop a
@@ -38,4 +39,11 @@ public interface Generations {
 
     /** Idle kept sequences (sessions between turns) whose KV the shards hold, the candidates for eviction. */
     int idleSequences();
+
+    /**
+     * The ids of those idle kept sequences, as requests name them ({@link GenerationRequest#sequenceId}):
+     * where gateways share a session store, a session deleted through another gateway leaves its KV
+     * here, and this is how the owner finds it.
+     */
+    Set<String> idleSequenceIds();
 }

@@ -67,6 +67,11 @@ final class HeldSequences implements KvEvictor {
         return idle.size();
     }
 
+    /** Their ids, as the shards know them (a copy). */
+    synchronized Set<String> idleIds() {
+        return new HashSet<>(idle.keySet());
+    }
+
     @Override
     public synchronized String evictOne() {
         Iterator<Map.Entry<String, int[]>> eldest = idle.entrySet().iterator();

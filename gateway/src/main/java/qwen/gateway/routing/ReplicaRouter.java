@@ -3,8 +3,10 @@ package qwen.gateway.routing;
 import io.smallrye.mutiny.Multi;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 import qwen.gateway.chat.ChatEngine;
@@ -151,6 +153,13 @@ public final class ReplicaRouter implements Generations, ReplicaView, AutoClosea
     @Override
     public int idleSequences() {
         return replicas.stream().mapToInt(r -> r.engine().idleSequences()).sum();
+    }
+
+    @Override
+    public Set<String> idleSequenceIds() {
+        Set<String> ids = new HashSet<>();
+        replicas.forEach(replica -> ids.addAll(replica.engine().idleSequenceIds()));
+        return ids;
     }
 
     @Override

@@ -5,7 +5,10 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * The requests running on the gateways that share a PostgreSQL session store, one row each: the
@@ -132,6 +135,26 @@ final class PostgresRequests {
                     }
                 }
                 return ids;
+            }
+        });
+    }
+
+    /** Those of {@code sessionIds} whose session row is gone (deleted through any gateway). */
+    Set<String> sessionsGone(Collection<String> sessionIds) {
+        if (sessionIds.isEmpty()) {
+            return Set.of();
+        }
+        return store.run(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT x FROM unnest(?) AS x"
+                    + " WHERE NOT EXISTS (SELECT 1 FROM " + sessions + " s WHERE s.id = x)")) {
+                s.setArray(1, c.createArrayOf("text", sessionIds.toArray()));
+                Set<String> gone = new HashSet<>();
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        gone.add(r.getString(1));
+                    }
+                }
+                return gone;
             }
         });
     }

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import qwen.gateway.chat.ChatMessage;
 import qwen.gateway.chat.Turn;
 
@@ -32,6 +33,8 @@ public record Session(
         List<SessionMessage> messages,
         String sequenceId) {
 
+    private static final String SEQUENCE_PREFIX = "session-";
+
     public Session {
         Objects.requireNonNull(id, "id");
         Objects.requireNonNull(title, "title");
@@ -45,7 +48,13 @@ public record Session(
 
     /** The sequence id a session with this id uses on the shards. */
     public static String sequenceIdFor(String sessionId) {
-        return "session-" + sessionId;
+        return SEQUENCE_PREFIX + sessionId;
+    }
+
+    /** The session whose KV a sequence id names, or empty for the sequences of stateless requests. */
+    public static Optional<String> sessionIdOf(String sequenceId) {
+        return sequenceId.startsWith(SEQUENCE_PREFIX)
+                ? Optional.of(sequenceId.substring(SEQUENCE_PREFIX.length())) : Optional.empty();
     }
 
     /** The history as make_context takes it: (user, assistant) pairs, oldest first. */

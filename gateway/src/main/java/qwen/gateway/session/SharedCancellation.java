@@ -2,6 +2,8 @@ package qwen.gateway.session;
 
 import io.smallrye.mutiny.Multi;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -28,7 +30,10 @@ import qwen.gateway.chat.Generations;
  * session was deleted (through any gateway) is found by the same poll and stopped the same way.
  *
  * <p>The same thread renews this gateway's rows every third of {@code ttl} and deletes expired
- * rows of any gateway (one that died mid-request, or an answer nobody read).
+ * rows of any gateway (one that died mid-request, or an answer nobody read). Every
+ * {@link #kvSweepInterval} it also frees the KV of idle sessions that were deleted through another
+ * gateway: only the gateway that ran a session's last turn can free its KV, and the deleter cannot
+ * tell it to when no turn runs (or when the turn's end overtook the delete in the store).
  */
 public final class SharedCancellation extends ForwardingGenerations {
 
@@ -44,7 +49,9 @@ public final class SharedCancellation extends ForwardingGenerations {
     private final Set<String> live = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("qwen-cancel-poll").daemon().factory());
+    private final Duration kvSweepInterval;
     private long lastRenewal = System.nanoTime();
+    private long lastKvSweep = System.nanoTime();
 
     SharedCancellation(Generations engine, PostgresRequests requests, Duration pollInterval, Duration ttl) {
         super(engine);
@@ -55,6 +62,7 @@ public final class SharedCancellation extends ForwardingGenerations {
         this.requests = requests;
         this.pollInterval = pollInterval;
         this.ttl = ttl;
+        this.kvSweepInterval = kvSweepInterval(pollInterval);
         this.answerWait = pollInterval.multipliedBy(20).compareTo(MIN_ANSWER_WAIT) > 0
                 ? pollInterval.multipliedBy(20) : MIN_ANSWER_WAIT;
         poller.scheduleWithFixedDelay(this::poll, pollInterval.toMillis(), pollInterval.toMillis(),
@@ -137,6 +145,15 @@ public final class SharedCancellation extends ForwardingGenerations {
         }
     }
 
+    /**
+     * How often idle sessions' KV is checked against the store: every 20 polls and at most once a
+     * second (one small query, and only while the engine keeps idle sessions).
+     */
+    static Duration kvSweepInterval(Duration pollInterval) {
+        Duration twentyPolls = pollInterval.multipliedBy(20);
+        return twentyPolls.compareTo(Duration.ofSeconds(1)) > 0 ? twentyPolls : Duration.ofSeconds(1);
+    }
+
     /** One poll: stop this gateway's requests that others asked to cancel; now and then renew and sweep. */
     private void poll() {
         try {
@@ -156,8 +173,25 @@ public final class SharedCancellation extends ForwardingGenerations {
                 }
                 requests.sweep();
             }
+            if (System.nanoTime() - lastKvSweep > kvSweepInterval.toNanos()) {
+                lastKvSweep = System.nanoTime();
+                freeKvOfDeletedSessions();
+            }
         } catch (RuntimeException e) {
             LOG.warnf("polling for cancels failed: %s", e.getMessage());
+        }
+    }
+
+    private void freeKvOfDeletedSessions() {
+        Map<String, String> sequences = new HashMap<>();
+        for (String sequenceId : engine.idleSequenceIds()) {
+            Session.sessionIdOf(sequenceId).ifPresent(sessionId -> sequences.put(sessionId, sequenceId));
+        }
+        // A deleted session never comes back (ids are not reused) and no turn can start on it, so
+        // its idle KV is no one's once its row is gone.
+        for (String sessionId : requests.sessionsGone(sequences.keySet())) {
+            LOG.debugf("session %s was deleted through another gateway; freeing its KV", sessionId);
+            engine.release(sequences.get(sessionId));
         }
     }
 

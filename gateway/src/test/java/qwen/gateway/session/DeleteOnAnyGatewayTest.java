@@ -36,7 +36,10 @@ import qwen.gateway.testing.FakeShard;
  * The race of the turn's commit with the delete is played both ways by holding the session's row
  * lock while the two queue behind it: the delete first ends the turn CANCELLED with nothing
  * committed; the commit first ends it with its own reason and the delete removes the exchange
- * with the session. Either way the owner frees the KV. Idle and unknown sessions behave as before.
+ * with the session. Either way the owner frees the KV. An idle session deleted through the gateway
+ * that did not run it has its KV freed by the owner's sweep within the sweep's bound (one sweep
+ * interval and a poll), while the idle sessions that still exist keep theirs. Unknown sessions
+ * behave as before.
  */
 @Timeout(120)
 class DeleteOnAnyGatewayTest {
@@ -135,6 +138,37 @@ class DeleteOnAnyGatewayTest {
         b.sessions().delete(session.id());
         waitFor(() -> shardB.heldPositions(kvOnB) == 0, "B to free the deleted session's KV");
         assertGone(session.id());
+    }
+
+    @Test
+    void anIdleSessionDeletedThroughTheOtherGatewayHasItsKvFreedByTheGatewayThatRanIt() throws Exception {
+        Session kept = a.sessions().create(null, "idle on A, kept", Map.of()).session();
+        Session deleted = a.sessions().create(null, "idle on A, deleted through B", Map.of()).session();
+        for (Session session : List.of(kept, deleted)) {
+            Finished done = assertInstanceOf(Finished.class, a.run(session.id(), "Hi", "idle-" + session.id(), 2).getLast());
+            assertEquals(FinishReason.LENGTH, done.reason());
+        }
+        String keptKv = a.engine().shardSequenceId(kept.sequenceId());
+        String deletedKv = a.engine().shardSequenceId(deleted.sequenceId());
+        assertTrue(shardA.heldPositions(deletedKv) > 0, "A's shard keeps the idle session's KV");
+        int keptPositions = shardA.heldPositions(keptKv);
+        assertTrue(keptPositions > 0);
+
+        long asked = System.nanoTime();
+        b.sessions().delete(deleted.id());
+        waitFor(() -> shardA.heldPositions(deletedKv) == 0, "A to free the KV of the session deleted through B");
+        long freed = System.nanoTime() - asked;
+        Duration bound = SharedCancellation.kvSweepInterval(Duration.ofMillis(50)).plusSeconds(1);
+        System.out.printf("idle session deleted through gateway B: A freed its KV %d ms later%n", freed / 1_000_000);
+        assertTrue(freed < bound.toNanos(), "A freed the KV " + freed / 1_000_000 + " ms after the delete");
+        assertGone(deleted.id());
+
+        // A sweep has run by now; the session that still exists keeps its KV and takes its next turn.
+        assertEquals(keptPositions, shardA.heldPositions(keptKv), "the kept session's KV is untouched");
+        Finished next = assertInstanceOf(Finished.class, b.run(kept.id(), "Again", "kept-next", 2).getLast());
+        assertEquals(FinishReason.LENGTH, next.reason());
+        assertEquals(2, a.sessions().get(kept.id()).session().turns().size());
+        a.sessions().delete(kept.id());
     }
 
     @Test
