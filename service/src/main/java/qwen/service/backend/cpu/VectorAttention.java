@@ -47,6 +47,17 @@ final class VectorAttention {
             throw new IllegalArgumentException("attention over positions up to " + (startPos + tokens - 1)
                     + " but the cache holds " + kv.length());
         }
+        if (tokens == 1) {
+            // A decode step: one unit per group of heads, as many groups as threads.
+            int group = (numHeads + pool.threads() - 1) / pool.threads();
+            pool.forEachChunk((numHeads + group - 1) / group, 1, (worker, from, to) -> {
+                for (int u = from; u < to; u++) {
+                    decode(q, out, rowOffset, startPos, kv, u * group, Math.min(numHeads, (u + 1) * group), numHeads,
+                            headDim, worker);
+                }
+            });
+            return;
+        }
         int blocks = (tokens + QUERY_BLOCK - 1) / QUERY_BLOCK;
         int units = blocks * numHeads;
         pool.forEachChunk(units, 1, (worker, from, to) -> {
@@ -130,6 +141,112 @@ final class VectorAttention {
             for (int i = 0; i < headDim; i++) {
                 out[oAt + i] = acc[j * headDim + i] * inv;
             }
+        }
+    }
+
+    /**
+     * The one query row of a decode step (row rowOffset, at position pos) for heads [h0, h1): per
+     * head the same operations in the same order as {@link #block} for a single row, but the cache
+     * is read position by position for all of the unit's heads together. A head's slice of a cached
+     * row is 512 bytes with the next row 8 KiB on (at 1.8B shapes); read head by head, those slices
+     * defeat the hardware prefetchers, and the reads ran at a third of the bandwidth the matrices
+     * stream at. Read for eight heads at a time they are 4 KiB runs.
+     */
+    private void decode(float[] q, float[] out, int rowOffset, int pos, LayerKv kv, int h0, int h1, int numHeads,
+                        int headDim, int worker) {
+        int heads = h1 - h0;
+        int n = pos + 1;
+        float[] s = scratch(scores, worker, heads * n);
+        float[] acc = scratch(sums, worker, heads * headDim);
+        int width = kv.width();
+        int qRow = rowOffset * numHeads * headDim;
+        for (int p0 = 0; p0 < n; p0 += PAGE) {
+            MemorySegment page = kv.keyPage(p0 / PAGE);
+            int np = Math.min(PAGE, n - p0);
+            int k = 0;
+            for (; k + 4 <= np; k += 4) {
+                for (int h = h0; h < h1; h++) {
+                    dot4(q, qRow + h * headDim, page, width, k, h * headDim, headDim, s, (h - h0) * n + p0 + k);
+                }
+            }
+            for (; k < np; k++) {
+                for (int h = h0; h < h1; h++) {
+                    s[(h - h0) * n + p0 + k] = dot(q, qRow + h * headDim, page, ((long) k * width + h * headDim) * 4,
+                            headDim);
+                }
+            }
+        }
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        float[] total = scratch(totals, worker, heads);
+        for (int j = 0; j < heads; j++) {
+            total[j] = softmaxAt(s, j * n, n, scale);
+        }
+        Arrays.fill(acc, 0, heads * headDim, 0f);
+        int bound = F.loopBound(headDim);
+        long stride = 4L * width;
+        for (int p0 = 0; p0 < n; p0 += PAGE) {
+            MemorySegment page = kv.valuePage(p0 / PAGE);
+            int np = Math.min(PAGE, n - p0);
+            int k = 0;
+            for (; k + 4 <= np; k += 4) {
+                for (int h = h0; h < h1; h++) {
+                    int j = h - h0;
+                    values4keys(acc, j * headDim, bound, page, ((long) k * width + h * headDim) * 4, stride, s,
+                            j * n + p0 + k);
+                }
+            }
+            for (; k < np; k++) {
+                for (int h = h0; h < h1; h++) {
+                    int j = h - h0;
+                    values1key(acc, j * headDim, bound, page, ((long) k * width + h * headDim) * 4, s[j * n + p0 + k]);
+                }
+            }
+            if (bound < headDim) {
+                for (k = 0; k < np; k++) {
+                    for (int h = h0; h < h1; h++) {
+                        int j = h - h0;
+                        accumulateTail(acc, j * headDim, page, ((long) k * width + h * headDim) * 4, bound, headDim,
+                                s[j * n + p0 + k]);
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < heads; j++) {
+            float inv = 1f / total[j];
+            int oAt = rowOffset * numHeads * headDim + (h0 + j) * headDim;
+            for (int i = 0; i < headDim; i++) {
+                out[oAt + i] = acc[j * headDim + i] * inv;
+            }
+        }
+    }
+
+    /**
+     * acc[a + d] += p[pa + i] * v_i[d] for keys i = 0..3 in order (stride bytes apart from byte at),
+     * over the vector dims [0, bound): {@link #values1}'s FMAs, four keys per load and store of the sums.
+     */
+    private static void values4keys(float[] acc, int a, int bound, MemorySegment page, long at, long stride,
+                                    float[] p, int pa) {
+        FloatVector w0 = FloatVector.broadcast(F, p[pa]);
+        FloatVector w1 = FloatVector.broadcast(F, p[pa + 1]);
+        FloatVector w2 = FloatVector.broadcast(F, p[pa + 2]);
+        FloatVector w3 = FloatVector.broadcast(F, p[pa + 3]);
+        for (int d = 0; d < bound; d += F.length()) {
+            long off = at + 4L * d;
+            FloatVector sum = FloatVector.fromArray(F, acc, a + d);
+            sum = FloatVector.fromMemorySegment(F, page, off, NATIVE).fma(w0, sum);
+            sum = FloatVector.fromMemorySegment(F, page, off + stride, NATIVE).fma(w1, sum);
+            sum = FloatVector.fromMemorySegment(F, page, off + 2 * stride, NATIVE).fma(w2, sum);
+            sum = FloatVector.fromMemorySegment(F, page, off + 3 * stride, NATIVE).fma(w3, sum);
+            sum.intoArray(acc, a + d);
+        }
+    }
+
+    /** {@link #values4keys} for one key. */
+    private static void values1key(float[] acc, int a, int bound, MemorySegment page, long at, float p) {
+        FloatVector w = FloatVector.broadcast(F, p);
+        for (int d = 0; d < bound; d += F.length()) {
+            FloatVector.fromMemorySegment(F, page, at + 4L * d, NATIVE).fma(w, FloatVector.fromArray(F, acc, a + d))
+                    .intoArray(acc, a + d);
         }
     }
 
