@@ -1,7 +1,6 @@
 package qwen.service.backend.cpu;
 
 import static jdk.incubator.vector.VectorOperators.ADD;
-import static jdk.incubator.vector.VectorOperators.EXP;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -157,7 +156,11 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         attention.attention(q, out, rowOffset, tokens, startPos, kv, numHeads, headDim);
     }
 
-    /** The vector exponential may differ from {@link Math#exp} in the last bit. */
+    /**
+     * e^x from {@link VectorMath}: the same bits in the vector lanes and in the tail, so an element's
+     * value does not depend on where a thread's range ends (with lanewise(EXP) and Math.exp it did,
+     * in the last place), nor on whether the loop runs compiled.
+     */
     @Override
     public void siluMul(float[] up, float[] gate, int n) {
         rowsInParallel(n, 1, (from, to) -> {
@@ -165,11 +168,11 @@ public final class VectorKernels implements Kernels, AutoCloseable {
             int i = from;
             for (; i < bound; i += F.length()) {
                 FloatVector g = FloatVector.fromArray(F, gate, i);
-                FloatVector silu = g.div(g.neg().lanewise(EXP).add(1f));
+                FloatVector silu = g.div(VectorMath.exp(g.neg()).add(1f));
                 FloatVector.fromArray(F, up, i).mul(silu).intoArray(up, i);
             }
             for (; i < to; i++) {
-                up[i] = up[i] * (gate[i] / (1f + (float) Math.exp(-gate[i])));
+                up[i] = up[i] * (gate[i] / (1f + VectorMath.exp(-gate[i])));
             }
         });
     }
