@@ -90,7 +90,14 @@ public final class BenchCommand {
         SamplingParams greedy = SamplingParams.greedy(0);
         EngineOptions options = new EngineOptions(model, null, EngineOptions.KernelSet.VECTOR, threads, 2L << 30);
         try (ShardEngine engine = ShardEngine.open(options)) {
-            long bytesPerToken = engine.backend().weights().bytesPerToken();
+            long weightBytes = engine.backend().weights().bytesPerToken();
+            // A decode step also reads the cache: keys and values (f32) of every layer at every
+            // position so far. Over steps 1..n after the short prompt that is, on average, the
+            // cache of shortPrompt.length + (n + 1) / 2 positions.
+            var config = engine.backend().weights().config();
+            long kvBytesPerPosition = 2L * engine.backend().weights().layers().size() * config.projDim() * Float.BYTES;
+            long kvBytes = Math.round(kvBytesPerPosition * (shortPrompt.length + decodeTokens / 2.0));
+            long bytesPerToken = weightBytes + kvBytes;
             Generator.generate(engine, Arrays.copyOf(shortPrompt, 4), 4, greedy, Set.of(), id -> { });   // warm-up
             double[] prefill = new double[repeats];
             double[] decode = new double[repeats];
@@ -113,6 +120,8 @@ public final class BenchCommand {
             double prefillMedian = median(prefill);
             double decodeMedian = median(decode);
             report.put("bytes_per_token", bytesPerToken);
+            report.put("weight_bytes_per_token", weightBytes);
+            report.put("kv_bytes_per_token", kvBytes);
             report.put("roofline_tok_s", round(roofline));
             report.put("prefill_tok_s", round(prefillMedian));
             report.put("decode_tok_s", round(decodeMedian));
@@ -124,10 +133,11 @@ public final class BenchCommand {
             report.put("peak_heap_MB", peakHeapMb());
             report.put("live_heap_MB", liveHeapMb());
             log("ours (median of %d): prefill %.2f tok/s, decode %.2f tok/s = %.0f%% of the %.2f tok/s roofline "
-                            + "(%.2f GB/token; %.0f%% against each run's own probe, median); prefill/decode %.2fx; "
+                            + "(%.2f GB/token: %.2f of weights, %.3f of KV cache; %.0f%% against each run's own probe, median); prefill/decode %.2fx; "
                             + "peak RSS %d MB (the mapped weights and the probe buffer included), "
                             + "peak heap %d MB (garbage included), live heap after GC %d MB",
                     repeats, prefillMedian, decodeMedian, 100 * decodeMedian / roofline, roofline, bytesPerToken / 1e9,
+                    weightBytes / 1e9, kvBytes / 1e9,
                     100 * median(runFraction), prefillMedian / decodeMedian, peakRssMb(), peakHeapMb(), liveHeapMb());
         }
     }
