@@ -66,8 +66,18 @@ final class PackedMatmul {
      * group's width as stride, so a kernel reads consecutive memory. Padding tokens are zero.
      */
     static void transpose(float[] x, int tokens, int cols, float[] xT, int tp) {
+        transpose(x, tokens, cols, xT, tp, 0, groups(tp));
+    }
+
+    /** Groups of 2 * L tokens that {@link #transpose} writes for tp padded tokens. */
+    static int groups(int tp) {
+        return (tp + 2 * L - 1) / (2 * L);
+    }
+
+    /** {@link #transpose} for groups [first, end) only: the groups are independent. */
+    static void transpose(float[] x, int tokens, int cols, float[] xT, int tp, int first, int end) {
         int pairs = cols / 2;
-        for (int g0 = 0; g0 < tp; g0 += 2 * L) {
+        for (int g0 = 2 * L * first; g0 < Math.min(tp, 2 * L * end); g0 += 2 * L) {
             int width = Math.min(2 * L, tp - g0);
             int go = g0 * cols;
             int p0 = 0;
