@@ -28,11 +28,15 @@ final class VectorAttention {
     private static final int PAGE = KvPool.PAGE_TOKENS;
     /** Query rows that share one read of the cache pages: their 8 score rows and accumulators fit in L1. */
     static final int QUERY_BLOCK = 8;
+    /** Positions per unit of a decode step's scores: 16 whole cached rows (128 KiB at 1.8B shapes). */
+    private static final int SPAN = 16;
 
     private final WorkerPool pool;
     private final float[][] scores;
     private final float[][] sums;
     private final float[][] totals;
+    /** A decode step's scores, all heads: written by every thread in its spans, read by all. */
+    private float[] decodeScores = new float[0];
 
     VectorAttention(WorkerPool pool) {
         this.pool = pool;
@@ -48,14 +52,7 @@ final class VectorAttention {
                     + " but the cache holds " + kv.length());
         }
         if (tokens == 1) {
-            // A decode step: one unit per group of heads, as many groups as threads.
-            int group = (numHeads + pool.threads() - 1) / pool.threads();
-            pool.forEachChunk((numHeads + group - 1) / group, 1, (worker, from, to) -> {
-                for (int u = from; u < to; u++) {
-                    decode(q, out, rowOffset, startPos, kv, u * group, Math.min(numHeads, (u + 1) * group), numHeads,
-                            headDim, worker);
-                }
-            });
+            decodeStep(q, out, rowOffset, startPos, kv, numHeads, headDim);
             return;
         }
         int blocks = (tokens + QUERY_BLOCK - 1) / QUERY_BLOCK;
@@ -145,41 +142,69 @@ final class VectorAttention {
     }
 
     /**
-     * The one query row of a decode step (row rowOffset, at position pos) for heads [h0, h1): per
-     * head the same operations in the same order as {@link #block} for a single row, but the cache
-     * is read position by position for all of the unit's heads together. A head's slice of a cached
-     * row is 512 bytes with the next row 8 KiB on (at 1.8B shapes); read head by head, those slices
-     * defeat the hardware prefetchers, and the reads ran at a third of the bandwidth the matrices
-     * stream at. Read for eight heads at a time they are 4 KiB runs.
+     * The one query row of a decode step (row rowOffset, at position pos), in two passes over the
+     * cache, each head's operations the same and in the same order as {@link #block}'s for a single
+     * row. A head's slice of a cached row is 512 bytes with the next row 8 KiB on (at 1.8B shapes);
+     * read head by head, those slices defeated the hardware prefetchers and the cache came at a third
+     * of the rate the matrices stream at. So the scores are taken span by span of positions, every
+     * head of a row at once (whole rows, contiguous in a page), and the value sums group by group
+     * of heads, each group's slices of a row together.
      */
-    private void decode(float[] q, float[] out, int rowOffset, int pos, LayerKv kv, int h0, int h1, int numHeads,
-                        int headDim, int worker) {
-        int heads = h1 - h0;
+    private void decodeStep(float[] q, float[] out, int rowOffset, int pos, LayerKv kv, int numHeads, int headDim) {
         int n = pos + 1;
-        float[] s = scratch(scores, worker, heads * n);
-        float[] acc = scratch(sums, worker, heads * headDim);
+        if (decodeScores.length < numHeads * n) {
+            decodeScores = new float[Math.max(numHeads * n, 2 * decodeScores.length)];
+        }
+        float[] s = decodeScores;
+        pool.forEachChunk((n + SPAN - 1) / SPAN, 1, (worker, from, to) -> {
+            for (int c = from; c < to; c++) {
+                scoreSpan(q, rowOffset, kv, s, n, c * SPAN, Math.min(n, (c + 1) * SPAN), numHeads, headDim);
+            }
+        });
+        int group = (numHeads + pool.threads() - 1) / pool.threads();
+        pool.forEachChunk((numHeads + group - 1) / group, 1, (worker, from, to) -> {
+            for (int u = from; u < to; u++) {
+                decodeValues(out, rowOffset, n, kv, s, u * group, Math.min(numHeads, (u + 1) * group), numHeads,
+                        headDim, worker);
+            }
+        });
+    }
+
+    /**
+     * Scores of positions [a, b), all heads, into s[h * n + p]. A span starts at a multiple of
+     * {@link #SPAN}, which divides the page size, so it lies in one page.
+     */
+    private static void scoreSpan(float[] q, int rowOffset, LayerKv kv, float[] s, int n, int a, int b, int numHeads,
+                                  int headDim) {
+        MemorySegment page = kv.keyPage(a / PAGE);
         int width = kv.width();
         int qRow = rowOffset * numHeads * headDim;
-        for (int p0 = 0; p0 < n; p0 += PAGE) {
-            MemorySegment page = kv.keyPage(p0 / PAGE);
-            int np = Math.min(PAGE, n - p0);
-            int k = 0;
-            for (; k + 4 <= np; k += 4) {
-                for (int h = h0; h < h1; h++) {
-                    dot4(q, qRow + h * headDim, page, width, k, h * headDim, headDim, s, (h - h0) * n + p0 + k);
-                }
-            }
-            for (; k < np; k++) {
-                for (int h = h0; h < h1; h++) {
-                    s[(h - h0) * n + p0 + k] = dot(q, qRow + h * headDim, page, ((long) k * width + h * headDim) * 4,
-                            headDim);
-                }
+        int p0 = a / PAGE * PAGE;
+        int k = a - p0;
+        int end = b - p0;
+        for (; k + 4 <= end; k += 4) {
+            for (int h = 0; h < numHeads; h++) {
+                dot4(q, qRow + h * headDim, page, width, k, h * headDim, headDim, s, h * n + p0 + k);
             }
         }
+        for (; k < end; k++) {
+            for (int h = 0; h < numHeads; h++) {
+                s[h * n + p0 + k] = dot(q, qRow + h * headDim, page, ((long) k * width + h * headDim) * 4, headDim);
+            }
+        }
+    }
+
+    /** Softmax and value sums of a decode step for heads [h0, h1), from the scores s[h * n + p]. */
+    private void decodeValues(float[] out, int rowOffset, int n, LayerKv kv, float[] s, int h0, int h1, int numHeads,
+                              int headDim, int worker) {
+        int heads = h1 - h0;
+        float[] acc = scratch(sums, worker, heads * headDim);
+        int width = kv.width();
+        int sOff = h0 * n;
         float scale = (float) (1.0 / Math.sqrt(headDim));
         float[] total = scratch(totals, worker, heads);
         for (int j = 0; j < heads; j++) {
-            total[j] = softmaxAt(s, j * n, n, scale);
+            total[j] = softmaxAt(s, sOff + j * n, n, scale);
         }
         Arrays.fill(acc, 0, heads * headDim, 0f);
         int bound = F.loopBound(headDim);
@@ -192,13 +217,13 @@ final class VectorAttention {
                 for (int h = h0; h < h1; h++) {
                     int j = h - h0;
                     values4keys(acc, j * headDim, bound, page, ((long) k * width + h * headDim) * 4, stride, s,
-                            j * n + p0 + k);
+                            sOff + j * n + p0 + k);
                 }
             }
             for (; k < np; k++) {
                 for (int h = h0; h < h1; h++) {
                     int j = h - h0;
-                    values1key(acc, j * headDim, bound, page, ((long) k * width + h * headDim) * 4, s[j * n + p0 + k]);
+                    values1key(acc, j * headDim, bound, page, ((long) k * width + h * headDim) * 4, s[sOff + j * n + p0 + k]);
                 }
             }
             if (bound < headDim) {
@@ -206,7 +231,7 @@ final class VectorAttention {
                     for (int h = h0; h < h1; h++) {
                         int j = h - h0;
                         accumulateTail(acc, j * headDim, page, ((long) k * width + h * headDim) * 4, bound, headDim,
-                                s[j * n + p0 + k]);
+                                s[sOff + j * n + p0 + k]);
                     }
                 }
             }
