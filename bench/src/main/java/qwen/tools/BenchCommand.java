@@ -92,8 +92,8 @@ public final class BenchCommand {
         try (ShardEngine engine = ShardEngine.open(options)) {
             long weightBytes = engine.backend().weights().bytesPerToken();
             // A decode step also reads the cache: keys and values (f32) of every layer at every
-            // position so far. Over steps 1..n after the short prompt that is, on average, the
-            // cache of shortPrompt.length + (n + 1) / 2 positions.
+            // position so far. Step i of the n = decodeTokens - 1 steps after the short prompt reads
+            // shortPrompt.length + i positions: on average shortPrompt.length + decodeTokens / 2.
             var config = engine.backend().weights().config();
             long kvBytesPerPosition = 2L * engine.backend().weights().layers().size() * config.projDim() * Float.BYTES;
             long kvBytes = Math.round(kvBytesPerPosition * (shortPrompt.length + decodeTokens / 2.0));

@@ -60,21 +60,17 @@ final class PackedMatmul {
         return SUPER_ROWS * TOKEN_TILE + SUPER_ROWS * blocks(cols) * PANEL_STRIDE;
     }
 
-    /**
-     * x[t * cols + c] into xT in groups of 2 * L tokens (the last group L if tp is an odd
-     * multiple of L): group g0 (its first token) at xT[g0 * cols], position-major with the
-     * group's width as stride, so a kernel reads consecutive memory. Padding tokens are zero.
-     */
-    static void transpose(float[] x, int tokens, int cols, float[] xT, int tp) {
-        transpose(x, tokens, cols, xT, tp, 0, groups(tp));
-    }
-
     /** Groups of 2 * L tokens that {@link #transpose} writes for tp padded tokens. */
     static int groups(int tp) {
         return (tp + 2 * L - 1) / (2 * L);
     }
 
-    /** {@link #transpose} for groups [first, end) only: the groups are independent. */
+    /**
+     * x[t * cols + c] into xT in groups of 2 * L tokens (the last group L if tp is an odd
+     * multiple of L): group g0 (its first token) at xT[g0 * cols], position-major with the
+     * group's width as stride, so a kernel reads consecutive memory. Padding tokens are zero. Only
+     * groups [first, end) are written: the groups are independent, and threads split them.
+     */
     static void transpose(float[] x, int tokens, int cols, float[] xT, int tp, int first, int end) {
         int pairs = cols / 2;
         for (int g0 = 2 * L * first; g0 < Math.min(tp, 2 * L * end); g0 += 2 * L) {

@@ -213,25 +213,24 @@ final class VectorAttention {
             MemorySegment page = kv.valuePage(p0 / PAGE);
             int np = Math.min(PAGE, n - p0);
             int k = 0;
+            // Head j of the group: sums at acc[j * headDim], weights at s[sOff + j * n + position].
             for (; k + 4 <= np; k += 4) {
-                for (int h = h0; h < h1; h++) {
-                    int j = h - h0;
-                    values4keys(acc, j * headDim, bound, page, ((long) k * width + h * headDim) * 4, stride, s,
+                for (int j = 0; j < heads; j++) {
+                    values4keys(acc, j * headDim, bound, page, ((long) k * width + (h0 + j) * headDim) * 4, stride, s,
                             sOff + j * n + p0 + k);
                 }
             }
             for (; k < np; k++) {
-                for (int h = h0; h < h1; h++) {
-                    int j = h - h0;
-                    values1key(acc, j * headDim, bound, page, ((long) k * width + h * headDim) * 4, s[sOff + j * n + p0 + k]);
+                for (int j = 0; j < heads; j++) {
+                    values1key(acc, j * headDim, bound, page, ((long) k * width + (h0 + j) * headDim) * 4,
+                            s[sOff + j * n + p0 + k]);
                 }
             }
             if (bound < headDim) {
                 for (k = 0; k < np; k++) {
-                    for (int h = h0; h < h1; h++) {
-                        int j = h - h0;
-                        accumulateTail(acc, j * headDim, page, ((long) k * width + h * headDim) * 4, bound, headDim,
-                                s[sOff + j * n + p0 + k]);
+                    for (int j = 0; j < heads; j++) {
+                        accumulateTail(acc, j * headDim, page, ((long) k * width + (h0 + j) * headDim) * 4, bound,
+                                headDim, s[sOff + j * n + p0 + k]);
                     }
                 }
             }
