@@ -3,9 +3,9 @@
 # bench/gpu/pack.sh (a jlinked Java 25, the TornadoVM SDK's PTX parts, the service classes), runs
 # the TornadoVM backend's device tests there (kernels against their references, whole small models
 # against the CPU backend; unless QWEN_GPU_TESTS=0), then qwen.service.backend.tornado.GpuBench at
-# Qwen-1.8B shapes, then the tensor-core probe (unless QWEN_TC_PROBE=0), then, on the same GPU,
-# the Hugging Face transformers baseline (hf_anchor.py) when python3 has torch and transformers,
-# unless QWEN_HF=0.
+# Qwen-1.8B shapes, then, on the same GPU, the Hugging Face transformers baseline (hf_anchor.py)
+# when python3 has torch and transformers, unless QWEN_HF=0, then the tensor-core probe (unless
+# QWEN_TC_PROBE=0).
 #   bench/gpu/run.sh BUNDLE_DIR [RESULTS_DIR]
 set -euo pipefail
 bundle=$(cd "${1:?usage: run.sh BUNDLE_DIR [RESULTS_DIR]}" && pwd)
@@ -48,6 +48,12 @@ status=${PIPESTATUS[0]}
 kill "$sampler" 2>/dev/null || true
 echo "{\"figure\":\"qwen_peak_gpu_memory_mib\",\"value\":$(sort -n "$work/mem.txt" | tail -1)}" | tee -a "$results/qwen-gpu.log"
 echo "qwen benchmark exit status $status"
+set -e
+
+if [ "${QWEN_HF:-1}" != 0 ] && [ -f "$bundle/hf_anchor.py" ] && python3 -c 'import torch, transformers' 2>/dev/null; then
+  PYTHONUNBUFFERED=1 timeout "${QWEN_HF_TIMEOUT:-240}" python3 "$bundle/hf_anchor.py" 2>&1 | tee "$results/hf-anchor.log" || true
+fi
+set +e
 # Tensor cores through TornadoVM's MMA intrinsics on the packed weights, beside the f32 tiled kernel
 # (qwen.service.backend.tornado.TensorCoreProbe; unless QWEN_TC_PROBE=0).
 if [ "${QWEN_TC_PROBE:-1}" != 0 ]; then
@@ -56,9 +62,5 @@ if [ "${QWEN_TC_PROBE:-1}" != 0 ]; then
     qwen.service.backend.tornado.TensorCoreProbe 2>&1 | grep -v '^WARNING' | tee "$results/tensor-cores.log"
 fi
 set -e
-
-if [ "${QWEN_HF:-1}" != 0 ] && [ -f "$bundle/hf_anchor.py" ] && python3 -c 'import torch, transformers' 2>/dev/null; then
-  PYTHONUNBUFFERED=1 timeout "${QWEN_HF_TIMEOUT:-240}" python3 "$bundle/hf_anchor.py" 2>&1 | tee "$results/hf-anchor.log" || true
-fi
 [ "$status" = 0 ] || exit "$status"
 exit "$tests"

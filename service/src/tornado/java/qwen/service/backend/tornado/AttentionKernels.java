@@ -89,12 +89,14 @@ final class AttentionKernels {
         return imax((even + TILE - 1) / TILE * TILE, MIN_SPLIT);
     }
 
+    /** max(a, b) without a branch (see LinearKernels on the shifts). */
     static int imax(int a, int b) {
-        return a - ((a - b) >> 31) * (b - a);
+        return a + LinearKernels.neg(a - b) * (b - a);
     }
 
+    /** min(a, b) without a branch. */
     static int imin(int a, int b) {
-        return a + ((b - a) >> 31) * (a - b);
+        return a + LinearKernels.neg(b - a) * (b - a);
     }
 
     /**

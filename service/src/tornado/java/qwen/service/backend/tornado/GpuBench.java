@@ -21,10 +21,10 @@ import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 
 /**
  * The GPU benchmark at Qwen-1.8B shapes (random bf16 weights): decode tok/s at batch 1 and
- * aggregate tok/s at 8, 32 and 64 sequences, prefill tok/s of a 512-token prompt, device memory,
+ * aggregate tok/s at 8, 16, 32, 48 and 64 sequences, prefill tok/s of a 512-token prompt, device memory,
  * agreement with the CPU backend; each decode figure splits its step into the host's input
  * writing, the plan's graphs, the output copy and the engine's sampling. Then the linear kernels'
- * other way on either side of the tiled way's threshold, on the same plan, and the same model with
+ * other way on either side of the tiled way's threshold (the rows way at it, the tiled way at half of it), on the same plan, and the same model with
  * plain launches (TornadoVM's per-kernel profile). Prints one JSON
  * object per figure. Arguments: [model-dir] [kv-budget-mib] [jfr-file]; with no model directory it
  * writes the random checkpoint to java.io.tmpdir first; with a JFR file it records 200 batch-1
@@ -57,7 +57,7 @@ public final class GpuBench {
             emit("memory", "device_bytes_mib", backend.deviceBytes() / 1048576.0);
             parity(engine, model, "");
             prefill(engine, 512, "");
-            for (int batch : new int[] {1, 8, 32, 48, 64}) {
+            for (int batch : new int[] {1, 8, 16, 32, 48, 64}) {
                 decode(engine, batch, 16, batch == 1 ? 128 : 48, "");
             }
             longContext(engine, 2048, 64, "");
@@ -68,8 +68,8 @@ public final class GpuBench {
             // (the meta carries the switch).
             backend.tiledFrom(TornadoBackend.TILED_FROM + 1);
             decode(engine, TornadoBackend.TILED_FROM, 16, 48, "_rows_way");
-            backend.tiledFrom(16);
-            decode(engine, 32, 16, 48, "_tiled_way");
+            backend.tiledFrom(TornadoBackend.TILED_FROM / 2);
+            decode(engine, TornadoBackend.TILED_FROM / 2, 16, 48, "_tiled_way");
             backend.tiledFrom(TornadoBackend.TILED_FROM);
         }
         // Plain launches: TornadoVM's profiler times each kernel, which it cannot inside a CUDA graph.

@@ -58,20 +58,28 @@ final class LinearKernels {
     }
 
     /*
-     * Integer tricks below avoid what TornadoVM 5.2's OpenCL code generation gets wrong: Math.min/max
-     * on ints (ambiguous for PoCL), >>> (emitted as a signed shift), -(x >> 31) (negation dropped)
-     * and values merged after if/else; also a running sum kept in a local-memory element and
-     * read back each iteration, which came out counting one slice only. The kernel tests catch each.
+     * Integer tricks below avoid what TornadoVM 5.2's code generation gets wrong. OpenCL:
+     * Math.min/max on ints (ambiguous for PoCL), >>> (emitted as a signed shift), -(x >> 31)
+     * (negation dropped) and values merged after if/else; also a running sum kept in a
+     * local-memory element and read back each iteration, which came out counting one slice only.
+     * PTX: >> on an int is emitted as shr.b32, a logical shift, so (x >> 31) of a negative x is 1,
+     * not -1; only its lowest bit (neg) means the same on both backends. The kernel tests catch
+     * each (the PTX one on a GPU: bench/gpu/run.sh runs them there first).
      */
+
+    /** 1 when x is negative, else 0: the sign bit, masked, as both backends shift it. */
+    static int neg(int x) {
+        return (x >> 31) & 1;
+    }
 
     /** min(t, count - 1) without a branch. */
     static int clamp(int t, int count) {
-        return t + ((count - 1 - t) >> 31) * (t - count + 1);
+        return t - neg(count - 1 - t) * (t - count + 1);
     }
 
     /** 1 when row t is below count, else 0, without a branch. */
     static int live(int t, int count) {
-        return 1 - (((count - 1 - t) >> 31) & 1);
+        return 1 - neg(count - 1 - t);
     }
 
     /** The norm's gain for column k: g[k] when normed, else 1 (g then holds one unused element). */

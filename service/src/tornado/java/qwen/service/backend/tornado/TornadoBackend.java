@@ -49,11 +49,12 @@ public final class TornadoBackend implements ComputeBackend {
     /**
      * Row count from which the linear kernels stage weights in local memory for many rows at once
      * (prefill, large batches) rather than stream them once per few rows (decode). Measured on an
-     * H100 (2026-11-27, GpuBench): at 32 sequences the rows way gave 702 and 731 tok/s against the
-     * tiled way's 520 and 555; at 48 the tiled way 791 against 757; at 64 the tiled way 854
-     * against 711.
+     * H100 (2026-11-27, GpuBench): since the tiled way prefetches its next slice it beats the rows
+     * way at 32 sequences (1,216 against 862 tok/s) and at 48 (1,408 against 873); before that the
+     * rows way won at 32 (731 against 555). Below 32 rows it is not measured yet: GpuBench times
+     * both ways at 16.
      */
-    static final int TILED_FROM = 48;
+    static final int TILED_FROM = 32;
 
     private static final AtomicInteger PLANS = new AtomicInteger();
 
