@@ -2,7 +2,8 @@
 # The GPU benchmark on a machine with an NVIDIA GPU and no Java: unpacks the bundle made by
 # bench/gpu/pack.sh (a jlinked Java 25, the TornadoVM SDK's PTX parts, the service classes), runs
 # the TornadoVM backend's device tests there (kernels against their references, whole small models
-# against the CPU backend; unless QWEN_GPU_TESTS=0), then qwen.service.backend.tornado.GpuBench at
+# against the CPU backend; each test class in its own JVM, the generated PTX kept in
+# device-kernels.ptx.xz; unless QWEN_GPU_TESTS=0), then qwen.service.backend.tornado.GpuBench at
 # Qwen-1.8B shapes, then, on the same GPU, the Hugging Face transformers baseline (hf_anchor.py)
 # when python3 has torch and transformers, unless QWEN_HF=0, then the tensor-core probe (unless
 # QWEN_TC_PROBE=0).
@@ -29,14 +30,23 @@ cd "$work"
 set +e
 tests=0
 launcher=$(ls "$work"/app/junit-platform-console-standalone-*.jar 2>/dev/null | head -1)
-if [ "${QWEN_GPU_TESTS:-1}" != 0 ] && [ -n "$launcher" ] && [ -f "$work/app/qwen-service-tests.jar" ]; then
-  timeout "${QWEN_GPU_TESTS_TIMEOUT:-300}" "$work/jre/bin/java" @"$work/tvm/tornado-argfile" @"$root/service/tornado.args" \
-    --add-modules jdk.incubator.vector -cp "$work/app/*" org.junit.platform.console.ConsoleLauncher execute \
-    --scan-classpath "$work/app/qwen-service-tests.jar" --include-package qwen.service.backend.tornado \
-    --details=summary --disable-banner > "$results/gpu-tests.log" 2>&1
-  tests=$?
-  grep -v '^WARNING' "$results/gpu-tests.log" | grep -E '=>|tests (successful|failed|found)' | head -40 \
-    || tail -5 "$results/gpu-tests.log"       # the launcher itself did not start
+if [ "${QWEN_GPU_TESTS:-1}" != 0 ] && [ -n "$launcher" ] && [ -f "$work/app/device-tests.txt" ]; then
+  # One JVM per test class: a kernel that faults (CUDA error 700) poisons its context, and with it
+  # every later test of that JVM. The generated PTX of every test kernel is kept beside the logs.
+  rm -f "$work/device-kernels.ptx" "$results/gpu-tests.log"
+  for cls in $(cat "$work/app/device-tests.txt"); do
+    log="$work/gpu-tests-${cls##*.}.log"
+    timeout "${QWEN_GPU_TESTS_TIMEOUT:-300}" "$work/jre/bin/java" @"$work/tvm/tornado-argfile" @"$root/service/tornado.args" \
+      --add-modules jdk.incubator.vector -Dtornado.printKernel=True -Dtornado.print.kernel.dir="$work/device-kernels.ptx" \
+      -cp "$work/app/*" org.junit.platform.console.ConsoleLauncher execute --select-class="$cls" \
+      --details=tree --disable-banner > "$log" 2>&1
+    st=$?
+    [ "$st" = 0 ] || tests=$st
+    echo "${cls##*.}: $(grep -E 'tests (successful|failed) ' "$log" | tr -s ' []' ' ' | tr '\n' ' ')exit status $st"
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '✘ .' | head -20        # each failed test with its message
+    cat "$log" >> "$results/gpu-tests.log"
+  done
+  xz -c "$work/device-kernels.ptx" > "$results/device-kernels.ptx.xz" 2>/dev/null
   echo "device tests exit status $tests"
 fi
 # The shard's TornadoVM options (service/tornado.args); a JFR recording of batch-1 decoding lands in
