@@ -41,6 +41,20 @@ class LinearKernelsTest {
             "1,16,1,1,0,64", "9,16,0,0,1,64", "5,16,1,0,1,2060", "17,1,1,0,1,2060"})
     void linearWithBiasResidualAndNormMatchesTheReference(int tokens, int tiledFrom, int normed, int hasBias,
                                                           int accumulate, int cols) {
+        checkLinear(tokens, tiledFrom, normed, hasBias, accumulate, cols, 0);
+    }
+
+    /**
+     * The one-row way with two features a work-group (meta[PAIRED_ROWS]): 37 features, so the last
+     * group has one; widths where a thread's loop runs once (64, 68) and several times (2,060).
+     */
+    @ParameterizedTest
+    @CsvSource({"1,1,1,68", "0,0,1,68", "1,1,0,64", "1,0,0,2060", "0,1,1,2060"})
+    void linearAtOneRowWithTwoFeaturesAGroupMatchesTheReference(int normed, int hasBias, int accumulate, int cols) {
+        checkLinear(1, 16, normed, hasBias, accumulate, cols, 1);
+    }
+
+    private void checkLinear(int tokens, int tiledFrom, int normed, int hasBias, int accumulate, int cols, int paired) {
         int rows = 37;
         int max = 48;
         SplittableRandom rnd = new SplittableRandom(tokens * 31L + tiledFrom + normed);
@@ -53,6 +67,7 @@ class LinearKernelsTest {
         FloatArray y = floats(rnd, max * rows);
         float[] before = y.toHeapArray();
         IntArray meta = meta(tokens, tiledFrom);
+        meta.set(StepMeta.PAIRED_ROWS, paired);
         String name = "lin" + graphs++;
         TaskGraph tg = new TaskGraph(name)
                 .transferToDevice(DataTransferMode.EVERY_EXECUTION, packed, x, bias, gain, dec, y, meta)
@@ -121,7 +136,7 @@ class LinearKernelsTest {
     }
 
     private static IntArray meta(int tokens, int tiledFrom) {
-        IntArray meta = new IntArray(StepMeta.TILED_FROM + 1);
+        IntArray meta = new IntArray(StepMeta.PAIRED_ROWS + 1);
         meta.set(StepMeta.ROWS, tokens);
         meta.set(StepMeta.TILED_FROM, tiledFrom);
         return meta;

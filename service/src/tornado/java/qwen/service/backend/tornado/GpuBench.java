@@ -24,8 +24,9 @@ import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
  * aggregate tok/s at 8, 16, 32, 48 and 64 sequences, prefill tok/s of a 512-token prompt, device memory,
  * agreement with the CPU backend; each decode figure splits its step into the host's input
  * writing, the plan's graphs, the output copy and the engine's sampling. Then the linear kernels'
- * other way on either side of the tiled way's threshold (the rows way at it, the tiled way at half of it), on the same plan, and the same model with
- * plain launches (TornadoVM's per-kernel profile). Prints one JSON
+ * other way on either side of the tiled way's threshold (the rows way at it, the tiled way at
+ * half of it) and batch 1 with two features a work-group, on the same plan, and the same model
+ * with plain launches (TornadoVM's per-kernel profile). Prints one JSON
  * object per figure. Arguments: [model-dir] [kv-budget-mib] [jfr-file]; with no model directory it
  * writes the random checkpoint to java.io.tmpdir first; with a JFR file it records 200 batch-1
  * steps there.
@@ -71,6 +72,12 @@ public final class GpuBench {
             backend.tiledFrom(TornadoBackend.TILED_FROM / 2);
             decode(engine, TornadoBackend.TILED_FROM / 2, 16, 48, "_tiled_way");
             backend.tiledFrom(TornadoBackend.TILED_FROM);
+            // Batch 1 with two features a work-group in the linear kernels, then one again.
+            backend.pairedRows(true);
+            parity(engine, model, "_paired_rows");
+            decode(engine, 1, 16, 128, "_paired_rows");
+            backend.pairedRows(false);
+            decode(engine, 1, 16, 128, "_single_rows");
         }
         // Plain launches: TornadoVM's profiler times each kernel, which it cannot inside a CUDA graph.
         try (ShardEngine engine = open(model, kvMiB, false, "_plain")) {
@@ -88,6 +95,10 @@ public final class GpuBench {
             decode(engine, 64, 16, 4, "_rows_way_profiled");
             printProfile("batch_64_rows_way", backend.lastProfile(), backend.lastOpProfile());
             backend.tiledFrom(TornadoBackend.TILED_FROM);
+            backend.pairedRows(true);
+            decode(engine, 1, 16, 4, "_paired_rows_profiled");
+            printProfile("batch_1_paired_rows", backend.lastProfile(), backend.lastOpProfile());
+            backend.pairedRows(false);
             longContext(engine, 2048, 2, "_profiled");
             printProfile("batch_1_context_2048", backend.lastProfile(), backend.lastOpProfile());
             backend.profiling(false);

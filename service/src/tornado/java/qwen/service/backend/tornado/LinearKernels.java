@@ -146,9 +146,9 @@ final class LinearKernels {
         float[] sq = ctx.allocateFloatLocalArray(TT);
         int count = meta.get(countSlot);
         int q = cols / Fp16.PER_LONG;
-        if (count == 1) {
+        if (count == 1 && meta.get(StepMeta.PAIRED_ROWS) == 0) {
             int r = ctx.groupIdx;
-            int base = r * q;
+            int base = clamp(r, rows) * q;     // groups past the matrix read its last row and write nothing
             float s = 0f;
             float ss = 0f;
             for (int m = lid; m < q; m += 4 * ls) {
@@ -181,9 +181,48 @@ final class LinearKernels {
                 put(y, bias, 0, r, rows, 1, ws[0] * rms(ws[ls], cols, eps, normed), hasBias, accumulate);
             }
             ctx.localBarrier();     // every thread meets here: PoCL miscompiled the path without it
+        } else if (count == 1) {
+            // Paired rows (meta[PAIRED_ROWS] = 1): group i computes features 2i and 2i + 1, two longs
+            // of each row in flight a thread, as gated's one-row way reads w1 and w2 (1.30 TB/s on
+            // an H100 where this kernel's single rows read 0.50-0.86): twice the bytes a group.
+            int r = 2 * ctx.groupIdx;
+            int baseA = clamp(r, rows) * q;
+            int baseB = clamp(r + 1, rows) * q;
+            float s = 0f;
+            float t = 0f;
+            float ss = 0f;
+            for (int m = lid; m < q; m += 2 * ls) {
+                int m1 = clamp(m + ls, q);
+                long a0 = w.get(baseA + m);
+                long a1 = w.get(baseA + m1);
+                long b0 = w.get(baseB + m);
+                long b1 = w.get(baseB + m1);
+                int l1 = live(m + ls, q);
+                s += dotLong(a0, dec, g, normed, x, m, q) + l1 * dotLong(a1, dec, g, normed, x, m1, q);
+                t += dotLong(b0, dec, g, normed, x, m, q) + l1 * dotLong(b1, dec, g, normed, x, m1, q);
+                ss += sq4(x, m, q) + l1 * sq4(x, m1, q);
+            }
+            ws[lid] = s;
+            ws[ls + lid] = t;
+            ws[2 * ls + lid] = ss;
+            ctx.localBarrier();
+            for (int stride = ls / 2; stride > 0; stride >>= 1) {
+                if (lid < stride) {
+                    ws[lid] += ws[lid + stride];
+                    ws[ls + lid] += ws[ls + lid + stride];
+                    ws[2 * ls + lid] += ws[2 * ls + lid + stride];
+                }
+                ctx.localBarrier();
+            }
+            if (lid == 0) {
+                float scale = rms(ws[2 * ls], cols, eps, normed);
+                put(y, bias, 0, r, rows, 1, ws[0] * scale, hasBias, accumulate);
+                put(y, bias, 0, r + 1, rows, 1, ws[ls] * scale, hasBias, accumulate);
+            }
+            ctx.localBarrier();
         } else if (count < meta.get(StepMeta.TILED_FROM)) {
             int r = ctx.groupIdx;
-            int base = r * q;
+            int base = clamp(r, rows) * q;
             for (int tb = 0; tb < count; tb += TILE) {
                 int x0 = tb * cols;
                 int x1 = clamp(tb + 1, count) * cols;
@@ -347,7 +386,7 @@ final class LinearKernels {
         int q = cols / Fp16.PER_LONG;
         if (count == 1) {
             int r = ctx.groupIdx;
-            int base = r * q;
+            int base = clamp(r, rows) * q;
             float a = 0f;
             float b = 0f;
             float ss = 0f;
@@ -381,7 +420,7 @@ final class LinearKernels {
             ctx.localBarrier();
         } else if (count < meta.get(StepMeta.TILED_FROM)) {
             int r = ctx.groupIdx;
-            int base = r * q;
+            int base = clamp(r, rows) * q;
             for (int tb = 0; tb < count; tb += 2) {
                 int x0 = tb * cols;
                 int x1 = clamp(tb + 1, count) * cols;

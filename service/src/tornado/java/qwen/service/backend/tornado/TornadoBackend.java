@@ -72,6 +72,7 @@ public final class TornadoBackend implements ComputeBackend {
     private Map<String, Long> opProfile = Map.of();
     private long[] lastTimes = new long[3];
     private int tiledFrom = TILED_FROM;
+    private boolean pairedRows;
 
     /**
      * Uploads nothing yet: the first step compiles the kernels and moves the weights.
@@ -188,6 +189,7 @@ public final class TornadoBackend implements ComputeBackend {
         buffers.meta.set(StepMeta.ROWS, rows);
         buffers.meta.set(StepMeta.LOGIT_ROWS, logitRows);
         buffers.meta.set(StepMeta.TILED_FROM, tiledFrom);
+        buffers.meta.set(StepMeta.PAIRED_ROWS, pairedRows ? 1 : 0);
         return rows;
     }
 
@@ -299,6 +301,15 @@ public final class TornadoBackend implements ComputeBackend {
      */
     synchronized void tiledFrom(int rows) {
         this.tiledFrom = rows;
+    }
+
+    /**
+     * Whether one-row steps give each work-group of the linear kernels two features instead of
+     * one, for the GPU benchmark's comparison of the two (it travels in the meta as
+     * {@link #tiledFrom} does). Off until a GPU run shows which is faster.
+     */
+    synchronized void pairedRows(boolean paired) {
+        this.pairedRows = paired;
     }
 
     /**
