@@ -50,6 +50,16 @@ public final class GpuBench {
     }
 
     public static void main(String[] args) throws Exception {
+        System.exit(run(args));
+    }
+
+    /**
+     * The whole benchmark; returns 0, or 1 when the parity check failed or the plain-launch part
+     * threw (the error is printed as a figure and the rest still runs).
+     */
+    static int run(String[] args) throws Exception {
+        parityFailed = false;
+        boolean plainFailed = false;
         Path model = args.length > 0 && !args[0].isEmpty() ? Path.of(args[0]) : null;
         long kvMiB = args.length > 1 ? Long.parseLong(args[1]) : 4096;
         Path jfr = args.length > 2 ? Path.of(args[2]) : null;
@@ -111,12 +121,13 @@ public final class GpuBench {
             backend.profiling(false);
         } catch (RuntimeException e) {
             System.out.println("{\"figure\":\"plain\",\"error\":\"" + e.toString().replace('"', '\'') + "\"}");
+            plainFailed = true;
         }
         if (parityFailed) {
             System.out.println("{\"figure\":\"parity\",\"error\":\"the device disagreed with the CPU backend beyond "
                     + PARITY_BOUND + " (see parity_vs_cpu): the figures above are not valid\"}");
         }
-        System.exit(parityFailed ? 1 : 0);
+        return parityFailed || plainFailed ? 1 : 0;
     }
 
     /** A JFR recording (the "profile" settings) of 200 batch-1 decode steps, written to {@code file}. */
