@@ -58,12 +58,9 @@ status=${PIPESTATUS[0]}
 kill "$sampler" 2>/dev/null || true
 echo "{\"figure\":\"qwen_peak_gpu_memory_mib\",\"value\":$(sort -n "$work/mem.txt" | tail -1)}" | tee -a "$results/qwen-gpu.log"
 echo "qwen benchmark exit status $status"
-set -e
-
 if [ "${QWEN_HF:-1}" != 0 ] && [ -f "$bundle/hf_anchor.py" ] && python3 -c 'import torch, transformers' 2>/dev/null; then
-  PYTHONUNBUFFERED=1 timeout "${QWEN_HF_TIMEOUT:-240}" python3 "$bundle/hf_anchor.py" 2>&1 | tee "$results/hf-anchor.log" || true
+  PYTHONUNBUFFERED=1 timeout "${QWEN_HF_TIMEOUT:-240}" python3 "$bundle/hf_anchor.py" 2>&1 | tee "$results/hf-anchor.log"
 fi
-set +e
 # Tensor cores through TornadoVM's MMA intrinsics on the packed weights, beside the f32 tiled kernel
 # (qwen.service.backend.tornado.TensorCoreProbe; unless QWEN_TC_PROBE=0).
 if [ "${QWEN_TC_PROBE:-1}" != 0 ]; then
