@@ -7,8 +7,9 @@ package qwen.service.backend;
  *     null for the backend's default device
  * @param maxStepTokens most token rows one step may carry; sizes the device's step buffers
  * @param cudaGraphs on NVIDIA devices, record the step's launches once and replay them
+ * @param tensorCores on NVIDIA devices, run prefill and large batches through the tensor cores
  */
-public record DeviceOptions(String device, int maxStepTokens, boolean cudaGraphs) {
+public record DeviceOptions(String device, int maxStepTokens, boolean cudaGraphs, boolean tensorCores) {
 
     public DeviceOptions {
         if (maxStepTokens < 1) {
@@ -16,8 +17,8 @@ public record DeviceOptions(String device, int maxStepTokens, boolean cudaGraphs
         }
     }
 
-    /** The default: CUDA graphs where the device has them. */
+    /** The default: CUDA graphs and tensor cores where the device has them. */
     public DeviceOptions(String device, int maxStepTokens) {
-        this(device, maxStepTokens, true);
+        this(device, maxStepTokens, true, true);
     }
 }

@@ -59,6 +59,15 @@ public interface ShardConfig {
     @WithDefault("true")
     boolean cudaGraphs();
 
+    /**
+     * {@code tensor-cores}: with kernels=TORNADO on a PTX (NVIDIA) device, run the matrix products
+     * of prefill and of large batches on the tensor cores (about 2x prefill and 1.4x at 64
+     * sequences on an H100); false leaves their tasks out of the plan, 121 launches fewer a step
+     * (about 0.4 ms of a 4.1 ms batch-1 step there). Ignored on other devices.
+     */
+    @WithDefault("true")
+    boolean tensorCores();
+
     /** {@code max-step-tokens}: most tokens one StepRequest may carry, summed over its sequences. */
     @WithDefault("512")
     int maxStepTokens();

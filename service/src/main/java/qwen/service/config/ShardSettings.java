@@ -70,7 +70,7 @@ public record ShardSettings(Path modelDir, RandomCheckpoint demo, String modelId
         String modelId = config.modelId().orElse(demo != null ? config.demoModel().modelId() : directoryName(dir));
         EngineOptions engine = new EngineOptions(dir, layers, config.kernels(), threads, config.kvBudgetMb() << 20);
         return new ShardSettings(dir, demo, modelId, engine, config.maxStepTokens(),
-                new DeviceOptions(device, config.maxStepTokens(), config.cudaGraphs()));
+                new DeviceOptions(device, config.maxStepTokens(), config.cudaGraphs(), config.tensorCores()));
     }
 
     private static String directoryName(Path dir) {

@@ -36,6 +36,11 @@ class ShardSettingsTest {
             return true;
         }
 
+        @Override
+        public boolean tensorCores() {
+            return true;
+        }
+
         static Config demo(Path dir) {
             return new Config(Optional.empty(), DemoModel.TINY, Optional.of(dir), Optional.empty(), OptionalInt.empty(),
                     EngineOptions.KernelSet.VECTOR, 1024, 512, Optional.empty());
@@ -55,6 +60,7 @@ class ShardSettingsTest {
         assertEquals(1024L << 20, s.engine().kvBudgetBytes());
         assertEquals(512, s.maxStepTokens());
         assertTrue(s.device().cudaGraphs(), "CUDA graphs on by default where the device has them");
+        assertTrue(s.device().tensorCores(), "tensor cores on by default where the device has them");
     }
 
     @Test

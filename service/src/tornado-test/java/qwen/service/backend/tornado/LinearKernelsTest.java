@@ -3,6 +3,7 @@ package qwen.service.backend.tornado;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import uk.ac.manchester.tornado.api.GridScheduler;
@@ -41,20 +42,44 @@ class LinearKernelsTest {
             "1,16,1,1,0,64", "9,16,0,0,1,64", "5,16,1,0,1,2060", "17,1,1,0,1,2060"})
     void linearWithBiasResidualAndNormMatchesTheReference(int tokens, int tiledFrom, int normed, int hasBias,
                                                           int accumulate, int cols) {
-        checkLinear(tokens, tiledFrom, normed, hasBias, accumulate, cols, 0);
+        checkLinear(tokens, tiledFrom, normed, hasBias, accumulate, cols, 0, 0);
     }
 
     /**
-     * The one-row way with two features a work-group (meta[PAIRED_ROWS]): 37 features, so the last
-     * group has one; widths where a thread's loop runs once (64, 68) and several times (2,060).
+     * {@link TensorCoreKernels#linear} on a PTX device, beside the portable kernel as the graphs run
+     * them, held to the same bound as the f32 ways: tensor-core blocks of 64 features x 32 tokens
+     * (37 features and 17-48 tokens leave partial blocks; 1,040 columns are 65 steps), with one
+     * group looping over all blocks or one block a group, and steps that stay with the portable
+     * kernel (1 and 9 rows; a tiled step of 2 blocks where 3 are asked for; tensor cores off).
+     * meta[TENSOR_CORES], the blocks a step needs, is the case's last column.
      */
     @ParameterizedTest
-    @CsvSource({"1,1,1,68", "0,0,1,68", "1,1,0,64", "1,0,0,2060", "0,1,1,2060"})
-    void linearAtOneRowWithTwoFeaturesAGroupMatchesTheReference(int normed, int hasBias, int accumulate, int cols) {
-        checkLinear(1, 16, normed, hasBias, accumulate, cols, 1);
+    @CsvSource({"40,1,1,1,0,64,2,1", "40,16,0,0,1,64,2,1", "33,1,1,1,1,1040,2,1", "48,1,1,0,1,1040,1,1",
+            "45,32,0,1,0,1040,2,1", "17,1,1,1,1,64,1,1", "1,16,1,1,1,1040,2,1", "9,16,1,1,0,1040,2,1",
+            "40,1,1,1,1,1040,2,3", "40,1,1,1,1,1040,2,0"})
+    void tensorCoreLinearMatchesTheReference(int tokens, int tiledFrom, int normed, int hasBias, int accumulate, int cols,
+                                             int groups, int minBlocks) {
+        assumeTensorCores();
+        checkLinear(tokens, tiledFrom, normed, hasBias, accumulate, cols, groups, minBlocks);
     }
 
-    private void checkLinear(int tokens, int tiledFrom, int normed, int hasBias, int accumulate, int cols, int paired) {
+    /** {@link TensorCoreKernels#gated} on a PTX device, as {@link #tensorCoreLinearMatchesTheReference}. */
+    @ParameterizedTest
+    @CsvSource({"40,1,64,29", "33,1,1040,1", "70,16,1040,29", "1,16,1040,29", "5,16,64,29"})
+    void tensorCoreGatedMatchesTheReference(int tokens, int tiledFrom, int cols, int groups) {
+        assumeTensorCores();
+        checkGated(tokens, tiledFrom, cols, groups);
+    }
+
+    private static void assumeTensorCores() {
+        Assumptions.assumeTrue(TornadoBackend.hasTensorCores(TornadoExecutionPlan.DEFAULT_DEVICE),
+                "the tensor-core kernels need a PTX device (TornadoVM's MMA intrinsics are PTX only); on an NVIDIA GPU"
+                        + " bench/gpu/run.sh runs them");
+    }
+
+    /** groups > 0: also {@link TensorCoreKernels#linear}'s task, with that many groups and meta[TENSOR_CORES] = minBlocks. */
+    private void checkLinear(int tokens, int tiledFrom, int normed, int hasBias, int accumulate, int cols, int groups,
+                             int minBlocks) {
         int rows = 37;
         int max = 48;
         SplittableRandom rnd = new SplittableRandom(tokens * 31L + tiledFrom + normed);
@@ -67,14 +92,19 @@ class LinearKernelsTest {
         FloatArray y = floats(rnd, max * rows);
         float[] before = y.toHeapArray();
         IntArray meta = meta(tokens, tiledFrom);
-        meta.set(StepMeta.PAIRED_ROWS, paired);
         String name = "lin" + graphs++;
-        TaskGraph tg = new TaskGraph(name)
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, packed, x, bias, gain, dec, y, meta)
+        TaskGraph tg = new TaskGraph(name).transferToDevice(DataTransferMode.EVERY_EXECUTION, packed, x, bias, gain, dec, y, meta)
                 .task("t", LinearKernels::linear, new KernelContext(), packed, x, y, bias, gain, dec, meta, StepMeta.ROWS, cols, rows,
-                        hasBias, accumulate, normed, EPS, LayerGraphs.LOCAL)
-                .transferToHost(DataTransferMode.EVERY_EXECUTION, y);
-        run(tg, name, rows);
+                        hasBias, accumulate, normed, EPS, LayerGraphs.LOCAL);
+        if (groups > 0) {
+            meta.set(StepMeta.TENSOR_CORES, minBlocks);
+            FloatArray scratch = new FloatArray(TensorCoreKernels.scratchFloats());
+            tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, scratch)
+                    .task("tc", TensorCoreKernels::linear, new KernelContext(), packed, x, y, bias, gain, dec, meta, StepMeta.ROWS,
+                            cols, rows, hasBias, accumulate, normed, EPS, scratch, groups);
+        }
+        tg.transferToHost(DataTransferMode.EVERY_EXECUTION, y);
+        run(tg, name, rows, groups);
         for (int t = 0; t < max; t++) {
             double s = normed == 1 ? invRms(x, t, cols) : 1;
             for (int r = 0; r < rows; r++) {
@@ -98,6 +128,11 @@ class LinearKernelsTest {
     @CsvSource({"1,16,48", "1,16,300", "2,16,48", "5,16,48", "3,1,48", "40,16,48", "20,16,300", "9,16,64",
             "1,16,64", "1,16,1100", "3,16,1100", "18,1,1100"})
     void gatedAppliesTheNormThenSiluToTheW2Branch(int tokens, int tiledFrom, int cols) {
+        checkGated(tokens, tiledFrom, cols, 0);
+    }
+
+    /** groups > 0: also {@link TensorCoreKernels#gated}'s task, with that many groups, from one block. */
+    private void checkGated(int tokens, int tiledFrom, int cols, int groups) {
         int rows = 29;
         SplittableRandom rnd = new SplittableRandom(100 + tokens + tiledFrom);
         ShortArray w1 = halves(rnd, rows * cols);
@@ -110,12 +145,18 @@ class LinearKernelsTest {
         FloatArray h = new FloatArray(tokens * rows);
         IntArray meta = meta(tokens, tiledFrom);
         String name = "gated" + graphs++;
-        TaskGraph tg = new TaskGraph(name)
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, p1, p2, x, gain, dec, h, meta)
+        TaskGraph tg = new TaskGraph(name).transferToDevice(DataTransferMode.EVERY_EXECUTION, p1, p2, x, gain, dec, h, meta)
                 .task("t", LinearKernels::gated, new KernelContext(), p1, p2, x, h, gain, dec, meta, cols, rows, EPS,
-                        LayerGraphs.LOCAL)
-                .transferToHost(DataTransferMode.EVERY_EXECUTION, h);
-        run(tg, name, rows);
+                        LayerGraphs.LOCAL);
+        if (groups > 0) {
+            meta.set(StepMeta.TENSOR_CORES, 1);
+            FloatArray scratch = new FloatArray(TensorCoreKernels.scratchFloats());
+            tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, scratch)
+                    .task("tc", TensorCoreKernels::gated, new KernelContext(), p1, p2, x, h, gain, dec, meta, cols, rows, EPS,
+                            scratch, groups);
+        }
+        tg.transferToHost(DataTransferMode.EVERY_EXECUTION, h);
+        run(tg, name, rows, groups);
         for (int t = 0; t < tokens; t++) {
             double s = invRms(x, t, cols);
             for (int r = 0; r < rows; r++) {
@@ -136,7 +177,7 @@ class LinearKernelsTest {
     }
 
     private static IntArray meta(int tokens, int tiledFrom) {
-        IntArray meta = new IntArray(StepMeta.PAIRED_ROWS + 1);
+        IntArray meta = new IntArray(StepMeta.TENSOR_CORES + 1);
         meta.set(StepMeta.ROWS, tokens);
         meta.set(StepMeta.TILED_FROM, tiledFrom);
         return meta;
@@ -219,10 +260,21 @@ class LinearKernelsTest {
     }
 
     static void run(TaskGraph tg, String name, int groups) {
+        run(tg, name, groups, 0);
+    }
+
+    /** Runs task t on {@code groups} work-groups and, when {@code tcGroups} > 0, task tc on that many. */
+    static void run(TaskGraph tg, String name, int groups, int tcGroups) {
         WorkerGrid1D grid = new WorkerGrid1D(groups * LayerGraphs.LOCAL);
         grid.setLocalWork(LayerGraphs.LOCAL, 1, 1);
+        GridScheduler grids = new GridScheduler(name + ".t", grid);
+        if (tcGroups > 0) {
+            WorkerGrid1D tc = new WorkerGrid1D(tcGroups * LayerGraphs.LOCAL);
+            tc.setLocalWork(LayerGraphs.LOCAL, 1, 1);
+            grids.addWorkerGrid(name + ".tc", tc);
+        }
         try (TornadoExecutionPlan plan = new TornadoExecutionPlan(tg.snapshot())) {
-            plan.withGridScheduler(new GridScheduler(name + ".t", grid)).execute();
+            plan.withGridScheduler(grids).execute();
         } catch (Exception e) {
             throw new AssertionError(e);
         }

@@ -25,8 +25,9 @@ import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
  * agreement with the CPU backend; each decode figure splits its step into the host's input
  * writing, the plan's graphs, the output copy and the engine's sampling. Then the linear kernels'
  * other way on either side of the tiled way's threshold (the rows way at it, the tiled way at
- * half of it) and batch 1 with two features a work-group, on the same plan, and the same model
- * with plain launches (TornadoVM's per-kernel profile). Prints one JSON
+ * half of it) and, on a device with {@link TensorCoreKernels}, their parity and the f32 tiled way
+ * beside them (prefill and 64 sequences), on the same plan; then the same model with plain
+ * launches (TornadoVM's per-kernel profile). Prints one JSON
  * object per figure. Arguments: [model-dir] [kv-budget-mib] [jfr-file]; with no model directory it
  * writes the random checkpoint to java.io.tmpdir first; with a JFR file it records 200 batch-1
  * steps there.
@@ -88,12 +89,20 @@ public final class GpuBench {
             backend.tiledFrom(TornadoBackend.TILED_FROM / 2);
             decode(engine, TornadoBackend.TILED_FROM / 2, 16, 48, "_tiled_way");
             backend.tiledFrom(TornadoBackend.TILED_FROM);
-            // Batch 1 with two features a work-group in the linear kernels, then one again.
-            backend.pairedRows(true);
-            parityOk &= parity(engine, model, "_paired_rows");
-            decode(engine, 1, 16, 128, "_paired_rows");
-            backend.pairedRows(false);
-            decode(engine, 1, 16, 128, "_single_rows");
+            if (backend.hasTensorCoreKernels()) {
+                // The parity prompt (16 rows) through the tiled way, so through the tensor cores;
+                // then the f32 tiled way on the same plan where the tensor cores serve by default.
+                backend.tiledFrom(2);
+                parityOk &= parity(engine, model, "_tensor_cores");
+                backend.tiledFrom(TornadoBackend.TILED_FROM / 4);
+                decode(engine, TornadoBackend.TILED_FROM / 4, 16, 48, "_tiled_way");
+                backend.tiledFrom(TornadoBackend.TILED_FROM);
+                backend.tensorCores(false);
+                parityOk &= parity(engine, model, "_f32_tiled");
+                prefill(engine, 512, "_f32_tiled");
+                decode(engine, 64, 16, 48, "_f32_tiled");
+                backend.tensorCores(true);
+            }
         }
         // Plain launches: TornadoVM's profiler times each kernel, which it cannot inside a CUDA graph.
         try (ShardEngine engine = open(model, kvMiB, false, "_plain")) {
@@ -111,10 +120,12 @@ public final class GpuBench {
             decode(engine, 64, 16, 4, "_rows_way_profiled");
             printProfile("batch_64_rows_way", backend.lastProfile(), backend.lastOpProfile());
             backend.tiledFrom(TornadoBackend.TILED_FROM);
-            backend.pairedRows(true);
-            decode(engine, 1, 16, 4, "_paired_rows_profiled");
-            printProfile("batch_1_paired_rows", backend.lastProfile(), backend.lastOpProfile());
-            backend.pairedRows(false);
+            if (backend.hasTensorCoreKernels()) {
+                backend.tensorCores(false);
+                decode(engine, 64, 16, 4, "_f32_tiled_profiled");
+                printProfile("batch_64_f32_tiled", backend.lastProfile(), backend.lastOpProfile());
+                backend.tensorCores(true);
+            }
             longContext(engine, 2048, 2, "_profiled");
             printProfile("batch_1_context_2048", backend.lastProfile(), backend.lastOpProfile());
             backend.profiling(false);
@@ -201,7 +212,8 @@ public final class GpuBench {
         long t0 = System.nanoTime();
         QwenConfig cfg = Checkpoints.config(model);
         ShardWeights weights = Checkpoints.load(model, LayerRange.whole(cfg.numLayers()));
-        TornadoBackend backend = new TornadoBackend(weights, TornadoExecutionPlan.DEFAULT_DEVICE, 512, kvMiB << 20, cudaGraphs);
+        TornadoBackend backend = new TornadoBackend(weights, TornadoExecutionPlan.DEFAULT_DEVICE, 512, kvMiB << 20, cudaGraphs,
+                true);
         ShardEngine engine = new ShardEngine(backend, backend.newKvPool(kvMiB << 20));
         step(engine, List.of(new StepInput("warm", 0, ids(1, 8), null, 0, true, GREEDY)));
         engine.release(List.of("warm"));

@@ -9,6 +9,8 @@ import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.LongArray;
 
 /**
  * The one builder of the shard's task graphs: every block gets the same tasks from
@@ -30,6 +32,8 @@ import uk.ac.manchester.tornado.api.enums.DataTransferMode;
  *   gather           rows whose logits are wanted                  (last shard only)
  *   head             logits = lm_head(RMSNorm(rows, ln_f))          (norm fused in)
  * </pre>
+ * On a PTX device each matrix operation has a second task beside it, {@code l{l}_qkv_tc} and so
+ * on ({@link TensorCoreKernels}), which does the step's work instead when it is large enough.
  * A TaskGraph holds a bounded number of tasks, so the blocks are split into graphs of
  * {@code blocksPerGraph}; graph k consumes graph k-1's device buffers (persistOnDevice /
  * consumeFromDevice) and a step runs the graphs in order. Weights and KV arenas go to the device
@@ -41,15 +45,21 @@ final class LayerGraphs {
     /** Threads per work-group of every kernel. */
     static final int LOCAL = 128;
 
+    /** Suffix of the id of an operation's tensor-core task (PTX devices), beside the operation's own. */
+    static final String TENSOR_CORE_TASK = "_tc";
+
     private final QwenConfig cfg;
     private final DeviceWeights w;
     private final DeviceKv kv;
     private final StepBuffers b;
     private final String prefix;
+    private final boolean tensorCores;
     private final GridScheduler grids = new GridScheduler();
     private final KernelContext ctx = new KernelContext();
 
-    LayerGraphs(QwenConfig cfg, DeviceWeights weights, DeviceKv kv, StepBuffers buffers, String prefix) {
+    /** @param tensorCores give matrices that fit it {@link TensorCoreKernels}' kernels (PTX devices only) */
+    LayerGraphs(QwenConfig cfg, DeviceWeights weights, DeviceKv kv, StepBuffers buffers, String prefix, boolean tensorCores) {
+        this.tensorCores = tensorCores;
         this.cfg = cfg;
         this.w = weights;
         this.kv = kv;
@@ -104,7 +114,7 @@ final class LayerGraphs {
     }
 
     private Object[] sharedBuffers() {
-        return new Object[] {b.meta, b.rot, b.x, b.qkv, b.att, b.part, b.hid, b.none, b.f16};
+        return new Object[] {b.meta, b.rot, b.x, b.qkv, b.att, b.part, b.hid, b.none, b.f16, b.scratch};
     }
 
     private void inputs(TaskGraph tg) {
@@ -116,7 +126,7 @@ final class LayerGraphs {
         } else {
             tg.transferToDevice(DataTransferMode.EVERY_EXECUTION, b.x);
         }
-        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, b.qkv, b.att, b.part, b.hid, b.none, b.f16);
+        tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, b.qkv, b.att, b.part, b.hid, b.none, b.f16, b.scratch);
     }
 
     /** One transformer block (SPEC 3.2), in the model's order. */
@@ -125,10 +135,9 @@ final class LayerGraphs {
         int f = cfg.ffnDim();
         int rows = b.layout.maxRows();
         StepMeta m = b.layout;
-        String id = taskId(l, "qkv");
-        linearTask(tg, graph, id, cfg.qkvDim());
-        tg.task(id, LinearKernels::linear, ctx, lw.cAttn(), b.x, b.qkv, lw.cAttnBias(), lw.ln1(), b.f16, b.meta, StepMeta.ROWS, d,
-                cfg.qkvDim(), 1, 0, 1, cfg.rmsEps(), LOCAL);
+        linear(tg, graph, taskId(l, "qkv"), lw.cAttn(), b.x, b.qkv, lw.cAttnBias(), lw.ln1(), StepMeta.ROWS, d, cfg.qkvDim(),
+                1, 0, 1);
+        String id;
         id = taskId(l, "rope");
         int ropeGroups = AttentionKernels.ropeGroups(rows, cfg.numHeads());
         task(tg, graph, id, ropeGroups, LOCAL);
@@ -143,17 +152,36 @@ final class LayerGraphs {
         task(tg, graph, id, AttentionKernels.combineGroups(rows, cfg.numHeads()), LOCAL);
         tg.task(id, AttentionKernels::combine, ctx, b.part, b.att, b.meta, m.positions(), cfg.numHeads(), cfg.headDim(),
                 groups, LOCAL);
-        id = taskId(l, "proj");
-        linearTask(tg, graph, id, d);
-        tg.task(id, LinearKernels::linear, ctx, lw.attnCProj(), b.att, b.x, b.none, b.none, b.f16, b.meta, StepMeta.ROWS, d, d, 0, 1,
-                0, 0f, LOCAL);
+        linear(tg, graph, taskId(l, "proj"), lw.attnCProj(), b.att, b.x, b.none, b.none, StepMeta.ROWS, d, d, 0, 1, 0);
         id = taskId(l, "mlp");
         linearTask(tg, graph, id, f);
         tg.task(id, LinearKernels::gated, ctx, lw.w1(), lw.w2(), b.x, b.hid, lw.ln2(), b.f16, b.meta, d, f, cfg.rmsEps(), LOCAL);
-        id = taskId(l, "down");
-        linearTask(tg, graph, id, d);
-        tg.task(id, LinearKernels::linear, ctx, lw.mlpCProj(), b.hid, b.x, b.none, b.none, b.f16, b.meta, StepMeta.ROWS, f, d, 0, 1,
-                0, 0f, LOCAL);
+        if (tensorCores && TensorCoreKernels.fits(d)) {
+            String tc = id + TENSOR_CORE_TASK;
+            task(tg, graph, tc, TensorCoreKernels.groups(f, rows), LOCAL);
+            tg.task(tc, TensorCoreKernels::gated, ctx, lw.w1(), lw.w2(), b.x, b.hid, lw.ln2(), b.f16, b.meta, d, f,
+                    cfg.rmsEps(), b.scratch, TensorCoreKernels.groups(f, rows));
+        }
+        linear(tg, graph, taskId(l, "down"), lw.mlpCProj(), b.hid, b.x, b.none, b.none, StepMeta.ROWS, f, d, 0, 1, 0);
+    }
+
+    /**
+     * A task y (+)= W n(x) (+ bias) ({@link LinearKernels#linear}'s arguments), and beside it the
+     * same on the tensor cores ({@link TensorCoreKernels}) where the plan has them and the matrix
+     * fits: each step does its work in one of the two.
+     */
+    private void linear(TaskGraph tg, String graph, String id, LongArray w, FloatArray x, FloatArray y, FloatArray bias,
+                        FloatArray gain, int countSlot, int cols, int rows, int hasBias, int accumulate, int normed) {
+        linearTask(tg, graph, id, rows);
+        tg.task(id, LinearKernels::linear, ctx, w, x, y, bias, gain, b.f16, b.meta, countSlot, cols, rows, hasBias,
+                accumulate, normed, cfg.rmsEps(), LOCAL);
+        if (tensorCores && TensorCoreKernels.fits(cols)) {
+            String tc = id + TENSOR_CORE_TASK;
+            int groups = TensorCoreKernels.groups(rows, b.layout.maxRows());
+            task(tg, graph, tc, groups, LOCAL);
+            tg.task(tc, TensorCoreKernels::linear, ctx, w, x, y, bias, gain, b.f16, b.meta, countSlot, cols, rows, hasBias,
+                    accumulate, normed, cfg.rmsEps(), b.scratch, groups);
+        }
     }
 
     private void outputs(TaskGraph tg, String graph) {
@@ -166,9 +194,8 @@ final class LayerGraphs {
         tg.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.lnF(), w.lmHead(), b.gathered, b.logits);
         task(tg, graph, "gather", rows, LOCAL);
         tg.task("gather", RowKernels::gather, ctx, b.x, b.meta, b.layout.logitRows(), b.gathered, d, LOCAL);
-        linearTask(tg, graph, "head", cfg.vocabSize());
-        tg.task("head", LinearKernels::linear, ctx, w.lmHead(), b.gathered, b.logits, b.none, w.lnF(), b.f16, b.meta,
-                StepMeta.LOGIT_ROWS, d, cfg.vocabSize(), 0, 0, 1, cfg.rmsEps(), LOCAL);
+        linear(tg, graph, "head", w.lmHead(), b.gathered, b.logits, b.none, w.lnF(), StepMeta.LOGIT_ROWS, d, cfg.vocabSize(), 0, 0,
+                1);
         tg.transferToHost(DataTransferMode.UNDER_DEMAND, b.logits);
     }
 

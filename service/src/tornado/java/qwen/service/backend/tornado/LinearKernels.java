@@ -30,8 +30,10 @@ import uk.ac.manchester.tornado.api.types.arrays.LongArray;
  *       tokens. Blocks this small keep enough work-groups in flight at 32-64 rows to fill the
  *       device.
  * </ul>
- * The grid is sized for the rows ways ({@code rows} groups); the tiled way needs fewer and the
- * rest exit at once. All assume {@link LayerGraphs#LOCAL} = 128 threads per group.
+ * On a PTX device, a tiled step with enough blocks is left to {@link TensorCoreKernels}' task,
+ * which runs beside this one ({@link #way} says {@link #TENSOR_CORES}, and this kernel does
+ * nothing). The grid is sized for the rows ways ({@code rows} groups); the tiled way needs fewer
+ * and the rest exit at once. All assume {@link LayerGraphs#LOCAL} = 128 threads per group.
  *
  * <p>Each way is written out inside its kernel, and {@link #gated}'s repeat {@link #linear}'s
  * shape: a local array handed to a helper method is addressed as a heap array after inlining
@@ -80,6 +82,31 @@ final class LinearKernels {
     /** 1 when row t is below count, else 0, without a branch. */
     static int live(int t, int count) {
         return 1 - neg(count - 1 - t);
+    }
+
+    /** The ways through a kernel (see the class comment), as {@link #way} numbers them. */
+    static final int ONE_ROW = 0;
+    static final int ROWS = 1;
+    static final int TILED = 2;
+    /** The tiled way's work done by {@link TensorCoreKernels}' task instead (PTX devices). */
+    static final int TENSOR_CORES = 3;
+
+    /**
+     * The way a step of {@code count} rows through a matrix of {@code rows} outputs takes, computed
+     * without a branch: tiled from {@code meta[TILED_FROM]} rows, and then on the tensor cores when
+     * {@code meta[TENSOR_CORES]} is not 0 and the step has at least that many of their blocks. The
+     * kernels compare one int against constants: TornadoVM 5.2 compiled
+     * {@code if (a && b) .. else if (a)} into code that, inlined into another kernel, ran both
+     * branches.
+     */
+    static int way(int count, int rows, IntArray meta) {
+        int one = neg(count - 2) * (1 - neg(count - 1));     // count == 1 (0 rows take the rows way: no work)
+        int tiled = 1 - neg(count - meta.get(StepMeta.TILED_FROM));
+        int least = meta.get(StepMeta.TENSOR_CORES);
+        int blocks = ((rows + TensorCoreKernels.MF - 1) / TensorCoreKernels.MF)
+                * ((count + TensorCoreKernels.MT - 1) / TensorCoreKernels.MT);
+        int tensor = tiled * (1 - neg(least - 1)) * (1 - neg(blocks - least));
+        return one * ONE_ROW + (1 - one) * (ROWS + tiled + tensor);
     }
 
     /** The norm's gain for column k: g[k] when normed, else 1 (g then holds one unused element). */
@@ -146,7 +173,8 @@ final class LinearKernels {
         float[] sq = ctx.allocateFloatLocalArray(TT);
         int count = meta.get(countSlot);
         int q = cols / Fp16.PER_LONG;
-        if (count == 1 && meta.get(StepMeta.PAIRED_ROWS) == 0) {
+        int way = way(count, rows, meta);
+        if (way == ONE_ROW) {
             int r = ctx.groupIdx;
             int base = clamp(r, rows) * q;     // groups past the matrix read its last row and write nothing
             float s = 0f;
@@ -181,46 +209,7 @@ final class LinearKernels {
                 put(y, bias, 0, r, rows, 1, ws[0] * rms(ws[ls], cols, eps, normed), hasBias, accumulate);
             }
             ctx.localBarrier();     // every thread meets here: PoCL miscompiled the path without it
-        } else if (count == 1) {
-            // Paired rows (meta[PAIRED_ROWS] = 1): group i computes features 2i and 2i + 1, two longs
-            // of each row in flight a thread, as gated's one-row way reads w1 and w2 (1.30 TB/s on
-            // an H100 where this kernel's single rows read 0.50-0.86): twice the bytes a group.
-            int r = 2 * ctx.groupIdx;
-            int baseA = clamp(r, rows) * q;
-            int baseB = clamp(r + 1, rows) * q;
-            float s = 0f;
-            float t = 0f;
-            float ss = 0f;
-            for (int m = lid; m < q; m += 2 * ls) {
-                int m1 = clamp(m + ls, q);
-                long a0 = w.get(baseA + m);
-                long a1 = w.get(baseA + m1);
-                long b0 = w.get(baseB + m);
-                long b1 = w.get(baseB + m1);
-                int l1 = live(m + ls, q);
-                s += dotLong(a0, dec, g, normed, x, m, q) + l1 * dotLong(a1, dec, g, normed, x, m1, q);
-                t += dotLong(b0, dec, g, normed, x, m, q) + l1 * dotLong(b1, dec, g, normed, x, m1, q);
-                ss += sq4(x, m, q) + l1 * sq4(x, m1, q);
-            }
-            ws[lid] = s;
-            ws[ls + lid] = t;
-            ws[2 * ls + lid] = ss;
-            ctx.localBarrier();
-            for (int stride = ls / 2; stride > 0; stride >>= 1) {
-                if (lid < stride) {
-                    ws[lid] += ws[lid + stride];
-                    ws[ls + lid] += ws[ls + lid + stride];
-                    ws[2 * ls + lid] += ws[2 * ls + lid + stride];
-                }
-                ctx.localBarrier();
-            }
-            if (lid == 0) {
-                float scale = rms(ws[2 * ls], cols, eps, normed);
-                put(y, bias, 0, r, rows, 1, ws[0] * scale, hasBias, accumulate);
-                put(y, bias, 0, r + 1, rows, 1, ws[ls] * scale, hasBias, accumulate);
-            }
-            ctx.localBarrier();
-        } else if (count < meta.get(StepMeta.TILED_FROM)) {
+        } else if (way == ROWS) {
             int r = ctx.groupIdx;
             int base = clamp(r, rows) * q;
             for (int tb = 0; tb < count; tb += TILE) {
@@ -276,7 +265,7 @@ final class LinearKernels {
                 }
                 ctx.localBarrier();
             }
-        } else {
+        } else if (way == TILED) {
             int tilesF = (rows + TF - 1) / TF;
             int blk = ctx.groupIdx;
             if (blk < tilesF * ((count + TT - 1) / TT)) {
@@ -384,7 +373,8 @@ final class LinearKernels {
         float[] sq = ctx.allocateFloatLocalArray(TT);
         int count = meta.get(StepMeta.ROWS);
         int q = cols / Fp16.PER_LONG;
-        if (count == 1) {
+        int way = way(count, rows, meta);
+        if (way == ONE_ROW) {
             int r = ctx.groupIdx;
             int base = clamp(r, rows) * q;
             float a = 0f;
@@ -418,7 +408,7 @@ final class LinearKernels {
                 putGated(h, 0, r, rows, 1, us[0] * s, us[ls] * s);
             }
             ctx.localBarrier();
-        } else if (count < meta.get(StepMeta.TILED_FROM)) {
+        } else if (way == ROWS) {
             int r = ctx.groupIdx;
             int base = clamp(r, rows) * q;
             for (int tb = 0; tb < count; tb += 2) {
@@ -477,7 +467,7 @@ final class LinearKernels {
                 }
                 ctx.localBarrier();
             }
-        } else {
+        } else if (way == TILED) {
             int tilesF = (rows + TF - 1) / TF;
             int blk = ctx.groupIdx;
             if (blk < tilesF * ((count + TT - 1) / TT)) {

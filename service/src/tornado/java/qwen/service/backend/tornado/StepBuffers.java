@@ -23,8 +23,9 @@ final class StepBuffers {
     final FloatArray logits;    // [R, vocab] (head shard)
     final FloatArray none = new FloatArray(1);   // stands in for an absent bias or norm gain
     final FloatArray f16 = Fp16.table();          // the linear kernels' fp16 decode table
+    final FloatArray scratch;   // the tensor-core kernels' accumulator tiles (one element without them)
 
-    StepBuffers(QwenConfig cfg, int maxRows, int maxPages, boolean head) {
+    StepBuffers(QwenConfig cfg, int maxRows, int maxPages, boolean head, boolean tensorCores) {
         int d = cfg.hiddenSize();
         this.layout = new StepMeta(maxRows, maxPages);
         this.meta = new IntArray(layout.size());
@@ -41,6 +42,7 @@ final class StepBuffers {
                     + " logits exceed one device array; lower qwen.shard.max-step-tokens");
         }
         this.logits = new FloatArray((int) logitFloats);
+        this.scratch = new FloatArray(tensorCores ? TensorCoreKernels.scratchFloats() : 1);
     }
 
     /** Bytes of all step buffers. */
@@ -48,15 +50,16 @@ final class StepBuffers {
         return meta.getNumBytesOfSegment() + rot.getNumBytesOfSegment() + x.getNumBytesOfSegment()
                 + qkv.getNumBytesOfSegment() + att.getNumBytesOfSegment() + part.getNumBytesOfSegment()
                 + hid.getNumBytesOfSegment() + gathered.getNumBytesOfSegment() + logits.getNumBytesOfSegment()
-                + f16.getNumBytesOfSegment();
+                + f16.getNumBytesOfSegment() + scratch.getNumBytesOfSegment();
     }
 
     /** Bytes of the step buffers for a shape, before allocating them. */
-    static long bytesFor(QwenConfig cfg, int maxRows, int maxPages, boolean head) {
+    static long bytesFor(QwenConfig cfg, int maxRows, int maxPages, boolean head, boolean tensorCores) {
         long d = cfg.hiddenSize();
         long floats = maxRows * (cfg.headDim() + 1L) + maxRows * (3 * d + cfg.qkvDim() + cfg.ffnDim())
                 + (head ? maxRows * (d + (long) cfg.vocabSize()) : 2) + Fp16.TABLE
-                + AttentionKernels.partialFloats(maxRows, cfg.numHeads(), cfg.headDim());
+                + AttentionKernels.partialFloats(maxRows, cfg.numHeads(), cfg.headDim())
+                + (tensorCores ? TensorCoreKernels.scratchFloats() : 1);
         return floats * Float.BYTES + (long) new StepMeta(maxRows, maxPages).size() * Integer.BYTES;
     }
 }

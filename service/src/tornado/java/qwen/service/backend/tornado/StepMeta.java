@@ -10,7 +10,8 @@ package qwen.service.backend.tornado;
  * ROWS                          T: token rows in this step (all chunks, in order)
  * LOGIT_ROWS                    rows whose logits the head computes
  * TILED_FROM                    row counts from which the linear kernels take their tiled way
- * PAIRED_ROWS                   1: a one-row step's linear kernels give each work-group two features
+ * TENSOR_CORES                  tiled steps of at least this many tensor-core blocks run on the tensor
+ *                               cores (PTX devices); 0: none do
  * tokens()    + t               token id of row t
  * positions() + t               absolute position of row t in its sequence
  * slots()     + t               float offset of row t's key row inside a layer's KV arena
@@ -27,7 +28,7 @@ record StepMeta(int maxRows, int maxPages) {
     static final int ROWS = 0;
     static final int LOGIT_ROWS = 1;
     static final int TILED_FROM = 2;
-    static final int PAIRED_ROWS = 3;
+    static final int TENSOR_CORES = 3;
     private static final int HEADER = 4;
 
     int tokens() {

@@ -227,7 +227,7 @@ public final class TensorCoreProbe {
                 groups = (o.rows / FB) * (o.tokens / TB);
             }
             default -> {
-                IntArray meta = new IntArray(StepMeta.PAIRED_ROWS + 1);
+                IntArray meta = new IntArray(StepMeta.TENSOR_CORES + 1);
                 meta.set(StepMeta.ROWS, o.tokens);
                 meta.set(StepMeta.TILED_FROM, 1);
                 FloatArray none = new FloatArray(1);

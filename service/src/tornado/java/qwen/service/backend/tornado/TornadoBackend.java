@@ -55,6 +55,14 @@ public final class TornadoBackend implements ComputeBackend {
      */
     static final int TILED_FROM = 32;
 
+    /**
+     * Tensor-core blocks a tiled step needs before it takes them ({@link TensorCoreKernels}): with
+     * fewer than about one a multiprocessor they left the H100 idle and lost to the f32 tiled way
+     * (mlp.c_proj and attn.c_proj at 64 rows, 64 blocks: 9.15 against 8.78 ms and 3.64 against 3.39
+     * ms for 24 blocks; c_attn, w1/w2 and lm_head, 172-4,748 blocks, ran 1.3-2.5x faster).
+     */
+    static final int TENSOR_CORE_BLOCKS = 128;
+
     private static final AtomicInteger PLANS = new AtomicInteger();
 
     private final ShardWeights weights;
@@ -71,7 +79,8 @@ public final class TornadoBackend implements ComputeBackend {
     private Map<String, Long> opProfile = Map.of();
     private long[] lastTimes = new long[3];
     private int tiledFrom = TILED_FROM;
-    private boolean pairedRows;
+    private final boolean tensorCoreKernels;
+    private boolean tensorCores;
 
     /**
      * Uploads nothing yet: the first step compiles the kernels and moves the weights.
@@ -79,16 +88,21 @@ public final class TornadoBackend implements ComputeBackend {
      * @param maxRows most token rows per step
      * @param kvBudgetBytes bytes of KV cache on the device
      * @param cudaGraphs on a PTX device, record the launches at the first step and replay them after
+     * @param tensorCores on a PTX device, give the matrix operations {@link TensorCoreKernels}' tasks
      */
-    TornadoBackend(ShardWeights weights, TornadoDevice device, int maxRows, long kvBudgetBytes, boolean cudaGraphs) {
+    TornadoBackend(ShardWeights weights, TornadoDevice device, int maxRows, long kvBudgetBytes, boolean cudaGraphs,
+                   boolean tensorCores) {
         this.weights = weights;
         this.cfg = weights.config();
         this.device = device;
         this.maxContext = MAX_CONTEXT;
         this.kv = new DeviceKv(weights.layers().size(), cfg.projDim(), kvBudgetBytes);
-        this.buffers = new StepBuffers(cfg, maxRows, kv.pages(), weights.range().head());
+        this.tensorCoreKernels = tensorCores && hasTensorCores(device);
+        this.tensorCores = tensorCoreKernels;
+        this.buffers = new StepBuffers(cfg, maxRows, kv.pages(), weights.range().head(), tensorCoreKernels);
         DeviceWeights dw = DeviceWeights.of(weights);
-        LayerGraphs builder = new LayerGraphs(cfg, dw, kv, buffers, "qwen" + PLANS.incrementAndGet() + "_g");
+        LayerGraphs builder = new LayerGraphs(cfg, dw, kv, buffers, "qwen" + PLANS.incrementAndGet() + "_g",
+                tensorCoreKernels);
         List<ImmutableTaskGraph> built = builder.build(BLOCKS_PER_GRAPH);
         this.graphs = built.size();
         this.plan = new TornadoExecutionPlan(built.toArray(ImmutableTaskGraph[]::new));
@@ -100,6 +114,14 @@ public final class TornadoBackend implements ComputeBackend {
             plan.withCUDAGraph();
         }
         this.deviceBytes = dw.bytes() + kv.bytes() + buffers.bytes();
+    }
+
+    /**
+     * Whether the plan uses {@link TensorCoreKernels} on this device: TornadoVM has MMA intrinsics
+     * for PTX only (NVIDIA GPUs from Ampere on, which the PTX backend targets).
+     */
+    static boolean hasTensorCores(TornadoDevice device) {
+        return device.getTornadoVMBackend() == TornadoVMBackendType.PTX;
     }
 
     @Override
@@ -188,7 +210,7 @@ public final class TornadoBackend implements ComputeBackend {
         buffers.meta.set(StepMeta.ROWS, rows);
         buffers.meta.set(StepMeta.LOGIT_ROWS, logitRows);
         buffers.meta.set(StepMeta.TILED_FROM, tiledFrom);
-        buffers.meta.set(StepMeta.PAIRED_ROWS, pairedRows ? 1 : 0);
+        buffers.meta.set(StepMeta.TENSOR_CORES, tensorCores ? TENSOR_CORE_BLOCKS : 0);
         return rows;
     }
 
@@ -240,7 +262,8 @@ public final class TornadoBackend implements ComputeBackend {
     @Override
     public String device() {
         return "tornado: " + device.getDeviceName() + " (" + device.getTornadoVMBackend() + "), fp16 weights, "
-                + (deviceBytes >> 20) + " MiB on the device" + (cudaGraphs ? ", CUDA graphs" : "");
+                + (deviceBytes >> 20) + " MiB on the device" + (cudaGraphs ? ", CUDA graphs" : "")
+                + (tensorCoreKernels ? ", tensor cores" : "");
     }
 
     /**
@@ -303,12 +326,17 @@ public final class TornadoBackend implements ComputeBackend {
     }
 
     /**
-     * Whether one-row steps give each work-group of the linear kernels two features instead of
-     * one, for the GPU benchmark's comparison of the two (it travels in the meta as
-     * {@link #tiledFrom} does). Off until a GPU run shows which is faster.
+     * Whether the tiled way of later steps runs on the tensor cores (on by default where the plan
+     * has {@link TensorCoreKernels}), for the GPU benchmark's comparison with the f32 tiled way on
+     * the same plan; it travels in the meta as {@link #tiledFrom} does.
      */
-    synchronized void pairedRows(boolean paired) {
-        this.pairedRows = paired;
+    synchronized void tensorCores(boolean on) {
+        this.tensorCores = on && tensorCoreKernels;
+    }
+
+    /** Whether this plan was built with the tensor-core kernels. */
+    boolean hasTensorCoreKernels() {
+        return tensorCoreKernels;
     }
 
     /**

@@ -23,7 +23,8 @@ public final class TornadoBackendProvider implements BackendProvider {
         requireKernelClassFiles();
         TornadoDevice device = select(options.device());
         long need = DeviceWeights.bytesFor(weights) + kvBudgetBytes
-                + StepBuffers.bytesFor(weights.config(), options.maxStepTokens(), 1 << 16, weights.range().head());
+                + StepBuffers.bytesFor(weights.config(), options.maxStepTokens(), 1 << 16, weights.range().head(),
+                        options.tensorCores() && TornadoBackend.hasTensorCores(device));
         long have = device.getMaxGlobalMemory();
         if (need > have) {
             throw new IllegalStateException("TornadoVM device " + device.getDeviceName() + " has " + (have >> 20)
@@ -31,7 +32,8 @@ public final class TornadoBackendProvider implements BackendProvider {
                     + (DeviceWeights.bytesFor(weights) >> 20) + " MiB + KV budget " + (kvBudgetBytes >> 20)
                     + " MiB + step buffers); lower qwen.shard.kv-budget-mb or max-step-tokens, or hold fewer layers");
         }
-        return new TornadoBackend(weights, device, options.maxStepTokens(), kvBudgetBytes, options.cudaGraphs());
+        return new TornadoBackend(weights, device, options.maxStepTokens(), kvBudgetBytes, options.cudaGraphs(),
+                options.tensorCores());
     }
 
     /**
