@@ -115,6 +115,30 @@ class TornadoEngineParityTest {
                 samples.stream().mapToInt(Sample::id).toArray(), samples, 0, 0));
     }
 
+    /**
+     * On a PTX device, the tensor-core tasks in a whole model: the prompt (40 rows, two blocks of
+     * tokens) through them for every matrix, the tiled way from 2 rows and the tensor cores from one
+     * block (at the defaults a model this small never reaches them), against the CPU backend.
+     */
+    @Test
+    void tensorCoresGiveTheCpuBackendsResult() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                TornadoBackend.hasTensorCores(uk.ac.manchester.tornado.api.TornadoExecutionPlan.DEFAULT_DEVICE),
+                "the tensor-core kernels need a PTX device (TornadoVM's MMA intrinsics are PTX only); on an NVIDIA GPU"
+                        + " bench/gpu/run.sh runs this test");
+        RandomCheckpoint shape = new RandomCheckpoint(64, 2, 4, 96, 512, 256, DType.BF16, 1, 47, null);
+        Path dir = shape.writeTo(tmp.resolve("tc"));
+        int[] prompt = new SplittableRandom(10).ints(40, 0, 512).toArray();
+        Generator.Result cpu = generate(dir, EngineOptions.KernelSet.VECTOR, prompt, 6);
+        try (ShardEngine engine = open(dir, null, EngineOptions.KernelSet.TORNADO)) {
+            TornadoBackend backend = (TornadoBackend) engine.backend();
+            assertTrue(backend.hasTensorCoreKernels(), backend.device());
+            backend.tiledFrom(2);
+            backend.tensorCoreBlocks(1);
+            assertCloseUntilDivergence(cpu, Generator.generate(engine, prompt, 6, SamplingParams.greedy(5), Set.of(), id -> { }));
+        }
+    }
+
     @Test
     void releasedSequencesReturnTheirDevicePages() {
         RandomCheckpoint shape = new RandomCheckpoint(64, 2, 4, 96, 512, 256, DType.BF16, 1, 46, null);

@@ -90,10 +90,13 @@ public final class GpuBench {
             decode(engine, TornadoBackend.TILED_FROM / 2, 16, 48, "_tiled_way");
             backend.tiledFrom(TornadoBackend.TILED_FROM);
             if (backend.hasTensorCoreKernels()) {
-                // The parity prompt (16 rows) through the tiled way, so through the tensor cores;
+                // The parity prompt (16 rows) through the tensor cores for every matrix: the tiled
+                // way from 2 rows, the tensor cores from 1 block (by default its steps have too few);
                 // then the f32 tiled way on the same plan where the tensor cores serve by default.
                 backend.tiledFrom(2);
+                backend.tensorCoreBlocks(1);
                 parityOk &= parity(engine, model, "_tensor_cores");
+                backend.tensorCoreBlocks(TornadoBackend.TENSOR_CORE_BLOCKS);
                 backend.tiledFrom(TornadoBackend.TILED_FROM / 4);
                 decode(engine, TornadoBackend.TILED_FROM / 4, 16, 48, "_tiled_way");
                 backend.tiledFrom(TornadoBackend.TILED_FROM);

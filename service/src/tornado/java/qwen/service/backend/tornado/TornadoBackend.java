@@ -81,6 +81,7 @@ public final class TornadoBackend implements ComputeBackend {
     private int tiledFrom = TILED_FROM;
     private final boolean tensorCoreKernels;
     private boolean tensorCores;
+    private int tensorCoreBlocks = TENSOR_CORE_BLOCKS;
 
     /**
      * Uploads nothing yet: the first step compiles the kernels and moves the weights.
@@ -210,7 +211,7 @@ public final class TornadoBackend implements ComputeBackend {
         buffers.meta.set(StepMeta.ROWS, rows);
         buffers.meta.set(StepMeta.LOGIT_ROWS, logitRows);
         buffers.meta.set(StepMeta.TILED_FROM, tiledFrom);
-        buffers.meta.set(StepMeta.TENSOR_CORES, tensorCores ? TENSOR_CORE_BLOCKS : 0);
+        buffers.meta.set(StepMeta.TENSOR_CORES, tensorCores ? tensorCoreBlocks : 0);
         return rows;
     }
 
@@ -332,6 +333,17 @@ public final class TornadoBackend implements ComputeBackend {
      */
     synchronized void tensorCores(boolean on) {
         this.tensorCores = on && tensorCoreKernels;
+    }
+
+    /**
+     * Tensor-core blocks from which later tiled steps take the tensor cores ({@link
+     * #TENSOR_CORE_BLOCKS} by default), so that checks can send small steps through them.
+     */
+    synchronized void tensorCoreBlocks(int blocks) {
+        if (blocks < 1) {
+            throw new IllegalArgumentException("tensor-core blocks must be at least 1, got " + blocks);
+        }
+        this.tensorCoreBlocks = blocks;
     }
 
     /** Whether this plan was built with the tensor-core kernels. */
