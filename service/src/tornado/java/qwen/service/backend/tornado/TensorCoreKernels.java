@@ -14,8 +14,8 @@ import uk.ac.manchester.tornado.api.types.arrays.LongArray;
  * task, with the same arguments: a step does its work in one of the two, as
  * {@link LinearKernels#way} says ({@code meta[TENSOR_CORES]} and enough blocks), and the other
  * returns at once. One kernel holding both ran the batch-1 way 10-40% slower on an H100 (its
- * registers are counted for the tensor-core way, so fewer groups fit), where the second launch
- * costs about 1.5 us.
+ * registers are counted for the tensor-core way, so fewer groups fit); the second task costs a
+ * batch-1 step about 3.5 us a launch there.
  *
  * <p><b>The product.</b> A work-group of 4 warps computes {@link #MF} features x {@link #MT} tokens
  * with mma.sync m16n8k16 (fp16 operands, f32 accumulators): warp w owns features 16w..16w+15 (one
@@ -58,9 +58,9 @@ final class TensorCoreKernels {
     private static final int ML = MK / Fp16.PER_LONG;
     /**
      * Most work-groups of a tensor-core task; each loops over blocks. The task is launched every
-     * step, and in a step it leaves to the portable kernel its groups only start and return: with up
-     * to 2,048 groups that cost about 14 us a task on an H100 (plain launches), 0.6 ms of a batch-1
-     * step; 512 is still about four groups a multiprocessor there.
+     * step, and in a step it leaves to the portable kernel its groups only start and return: on an
+     * H100, up to 2,048 groups made a batch-1 step's graphs about 0.65 ms longer, 512 (still about
+     * four groups a multiprocessor) about 0.42 ms.
      */
     static final int GROUPS = 512;
     /** Floats of a group's accumulator slot in scratch: two [MF, MT] tiles. */
