@@ -69,7 +69,7 @@ public final class GpuBench {
             emit("setup", "checkpoint_write_s", (System.nanoTime() - t0) / 1e9);
         }
         vocab = qwen.service.model.ModelDirectory.open(model).config().vocabSize();
-        // The service's configuration: CUDA graphs on.
+        // The service's configuration: CUDA graphs and tensor cores on.
         try (ShardEngine engine = open(model, kvMiB, true, "")) {
             TornadoBackend backend = (TornadoBackend) engine.backend();
             emit("memory", "device_bytes_mib", backend.deviceBytes() / 1048576.0);
