@@ -4,9 +4,10 @@
 # the TornadoVM backend's device tests there (kernels against their references, whole small models
 # against the CPU backend; each test class in its own JVM, the generated PTX kept in
 # device-kernels.ptx.xz; unless QWEN_GPU_TESTS=0), then qwen.service.backend.tornado.GpuBench at
-# Qwen-1.8B shapes, then, on the same GPU, the Hugging Face transformers baseline (hf_anchor.py)
-# when python3 has torch and transformers, unless QWEN_HF=0, then the tensor-core probe (unless
-# QWEN_TC_PROBE=0).
+# Qwen-1.8B shapes (QWEN_GPU_PLAIN=false leaves out its plain-launch part, the per-kernel profile:
+# about 50 s of device time), then, on the same GPU, the Hugging Face transformers baseline
+# (hf_anchor.py) when python3 has torch and transformers, unless QWEN_HF=0, then the tensor-core
+# probe (unless QWEN_TC_PROBE=0).
 #   bench/gpu/run.sh BUNDLE_DIR [RESULTS_DIR]
 set -euo pipefail
 bundle=$(cd "${1:?usage: run.sh BUNDLE_DIR [RESULTS_DIR]}" && pwd)
@@ -53,7 +54,8 @@ fi
 # the results.
 timeout "${QWEN_GPU_TIMEOUT:-420}" "$work/jre/bin/java" @"$work/tvm/tornado-argfile" @"$root/service/tornado.args" \
   --add-modules jdk.incubator.vector -Dtornado.device.memory=30GB \
-  -cp "$work/app/*" qwen.service.backend.tornado.GpuBench "" 4096 "$results/decode-b1.jfr" 2>&1 | tee "$results/qwen-gpu.log"
+  -cp "$work/app/*" qwen.service.backend.tornado.GpuBench "" 4096 "$results/decode-b1.jfr" "${QWEN_GPU_PLAIN:-true}" \
+  2>&1 | tee "$results/qwen-gpu.log"
 status=${PIPESTATUS[0]}
 kill "$sampler" 2>/dev/null || true
 echo "{\"figure\":\"qwen_peak_gpu_memory_mib\",\"value\":$(sort -n "$work/mem.txt" | tail -1)}" | tee -a "$results/qwen-gpu.log"

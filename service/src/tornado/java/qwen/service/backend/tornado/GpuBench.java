@@ -28,9 +28,10 @@ import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
  * half of it) and, on a device with {@link TensorCoreKernels}, their parity and the f32 tiled way
  * beside them (prefill and 64 sequences), on the same plan; then the same model with plain
  * launches (TornadoVM's per-kernel profile). Prints one JSON
- * object per figure. Arguments: [model-dir] [kv-budget-mib] [jfr-file]; with no model directory it
- * writes the random checkpoint to java.io.tmpdir first; with a JFR file it records 200 batch-1
- * steps there.
+ * object per figure. Arguments: [model-dir] [kv-budget-mib] [jfr-file] [plain]; with no model
+ * directory it writes the random checkpoint to java.io.tmpdir first; with a JFR file it records
+ * 200 batch-1 steps there; plain "false" leaves out the plain-launch part (about 50 s of device
+ * time on an H100).
  *
  * <p>Run with the SDK's flags and the shard's: {@code java @$TORNADOVM_HOME/tornado-argfile
  * @service/tornado.args -cp ... qwen.service.backend.tornado.GpuBench} (bench/gpu/run.sh does).
@@ -59,10 +60,10 @@ public final class GpuBench {
      */
     static int run(String[] args) throws Exception {
         boolean parityOk = true;
-        boolean plainFailed = false;
         Path model = args.length > 0 && !args[0].isEmpty() ? Path.of(args[0]) : null;
         long kvMiB = args.length > 1 ? Long.parseLong(args[1]) : 4096;
-        Path jfr = args.length > 2 ? Path.of(args[2]) : null;
+        Path jfr = args.length > 2 && !args[2].isEmpty() ? Path.of(args[2]) : null;
+        boolean plain = args.length <= 3 || !args[3].equals("false");
         if (model == null) {
             long t0 = System.nanoTime();
             model = RandomCheckpoint.qwen18B().writeTo(Files.createTempDirectory("qwen-1_8b-random"));
@@ -107,7 +108,19 @@ public final class GpuBench {
                 backend.tensorCores(true);
             }
         }
-        // Plain launches: TornadoVM's profiler times each kernel, which it cannot inside a CUDA graph.
+        boolean plainFailed = plain && !plainLaunches(model, kvMiB);
+        if (!parityOk) {
+            System.out.println("{\"figure\":\"parity\",\"error\":\"the device disagreed with the CPU backend beyond "
+                    + PARITY_BOUND + " (see parity_vs_cpu): the figures above are not valid\"}");
+        }
+        return parityOk && !plainFailed ? 0 : 1;
+    }
+
+    /**
+     * The model again with plain launches: TornadoVM's profiler times each kernel, which it cannot
+     * inside a CUDA graph. False when this part threw (printed as a figure).
+     */
+    private static boolean plainLaunches(Path model, long kvMiB) {
         try (ShardEngine engine = open(model, kvMiB, false, "_plain")) {
             TornadoBackend backend = (TornadoBackend) engine.backend();
             for (int batch : new int[] {1, 64}) {
@@ -134,13 +147,9 @@ public final class GpuBench {
             backend.profiling(false);
         } catch (RuntimeException e) {
             System.out.println("{\"figure\":\"plain\",\"error\":\"" + e.toString().replace('"', '\'') + "\"}");
-            plainFailed = true;
+            return false;
         }
-        if (!parityOk) {
-            System.out.println("{\"figure\":\"parity\",\"error\":\"the device disagreed with the CPU backend beyond "
-                    + PARITY_BOUND + " (see parity_vs_cpu): the figures above are not valid\"}");
-        }
-        return parityOk && !plainFailed ? 0 : 1;
+        return true;
     }
 
     /** A JFR recording (the "profile" settings) of 200 batch-1 decode steps, written to {@code file}. */
