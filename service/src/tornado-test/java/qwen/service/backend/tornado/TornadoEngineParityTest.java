@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import qwen.service.backend.DeviceOptions;
@@ -22,6 +23,7 @@ import qwen.service.model.RandomCheckpoint;
 import qwen.service.sampling.Sample;
 import qwen.service.sampling.SamplingParams;
 import qwen.service.sampling.TokenLogprob;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 
 /**
  * Whole-model runs on the TornadoVM backend against the CPU backend. fp16 weights round each
@@ -122,8 +124,7 @@ class TornadoEngineParityTest {
      */
     @Test
     void tensorCoresGiveTheCpuBackendsResult() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(
-                TornadoBackend.hasTensorCores(uk.ac.manchester.tornado.api.TornadoExecutionPlan.DEFAULT_DEVICE),
+        Assumptions.assumeTrue(TornadoBackend.hasTensorCores(TornadoExecutionPlan.DEFAULT_DEVICE),
                 "the tensor-core kernels need a PTX device (TornadoVM's MMA intrinsics are PTX only); on an NVIDIA GPU"
                         + " bench/gpu/run.sh runs this test");
         RandomCheckpoint shape = new RandomCheckpoint(64, 2, 4, 96, 512, 256, DType.BF16, 1, 47, null);

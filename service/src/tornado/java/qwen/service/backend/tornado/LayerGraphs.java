@@ -137,8 +137,7 @@ final class LayerGraphs {
         StepMeta m = b.layout;
         linear(tg, graph, taskId(l, "qkv"), lw.cAttn(), b.x, b.qkv, lw.cAttnBias(), lw.ln1(), StepMeta.ROWS, d, cfg.qkvDim(),
                 1, 0, 1);
-        String id;
-        id = taskId(l, "rope");
+        String id = taskId(l, "rope");
         int ropeGroups = AttentionKernels.ropeGroups(rows, cfg.numHeads());
         task(tg, graph, id, ropeGroups, LOCAL);
         tg.task(id, AttentionKernels::ropeAppend, ctx, b.qkv, b.rot, kv.arena(l), b.meta, m.slots(), rows, cfg.numHeads(),
@@ -153,16 +152,23 @@ final class LayerGraphs {
         tg.task(id, AttentionKernels::combine, ctx, b.part, b.att, b.meta, m.positions(), cfg.numHeads(), cfg.headDim(),
                 groups, LOCAL);
         linear(tg, graph, taskId(l, "proj"), lw.attnCProj(), b.att, b.x, b.none, b.none, StepMeta.ROWS, d, d, 0, 1, 0);
-        id = taskId(l, "mlp");
+        gated(tg, graph, taskId(l, "mlp"), lw);
+        linear(tg, graph, taskId(l, "down"), lw.mlpCProj(), b.hid, b.x, b.none, b.none, StepMeta.ROWS, f, d, 0, 1, 0);
+    }
+
+    /** The MLP's w1/w2 task ({@link LinearKernels#gated}) and, as for {@link #linear}, its tensor-core task. */
+    private void gated(TaskGraph tg, String graph, String id, DeviceWeights.Layer lw) {
+        int d = cfg.hiddenSize();
+        int f = cfg.ffnDim();
         linearTask(tg, graph, id, f);
         tg.task(id, LinearKernels::gated, ctx, lw.w1(), lw.w2(), b.x, b.hid, lw.ln2(), b.f16, b.meta, d, f, cfg.rmsEps(), LOCAL);
         if (tensorCores && TensorCoreKernels.fits(d)) {
             String tc = id + TENSOR_CORE_TASK;
-            task(tg, graph, tc, TensorCoreKernels.groups(f, rows), LOCAL);
+            int groups = TensorCoreKernels.groups(f, b.layout.maxRows());
+            task(tg, graph, tc, groups, LOCAL);
             tg.task(tc, TensorCoreKernels::gated, ctx, lw.w1(), lw.w2(), b.x, b.hid, lw.ln2(), b.f16, b.meta, d, f,
-                    cfg.rmsEps(), b.scratch, TensorCoreKernels.groups(f, rows));
+                    cfg.rmsEps(), b.scratch, groups);
         }
-        linear(tg, graph, taskId(l, "down"), lw.mlpCProj(), b.hid, b.x, b.none, b.none, StepMeta.ROWS, f, d, 0, 1, 0);
     }
 
     /**

@@ -80,8 +80,8 @@ public final class TornadoBackend implements ComputeBackend {
     private long[] lastTimes = new long[3];
     private int tiledFrom = TILED_FROM;
     private final boolean tensorCoreKernels;
-    private boolean tensorCores;
-    private int tensorCoreBlocks = TENSOR_CORE_BLOCKS;
+    /** meta[TENSOR_CORES]: the blocks a tiled step needs for the tensor cores, 0 while they are off. */
+    private int tensorCoreBlocks;
 
     /**
      * Uploads nothing yet: the first step compiles the kernels and moves the weights.
@@ -99,7 +99,7 @@ public final class TornadoBackend implements ComputeBackend {
         this.maxContext = MAX_CONTEXT;
         this.kv = new DeviceKv(weights.layers().size(), cfg.projDim(), kvBudgetBytes);
         this.tensorCoreKernels = tensorCores && hasTensorCores(device);
-        this.tensorCores = tensorCoreKernels;
+        this.tensorCoreBlocks = tensorCoreKernels ? TENSOR_CORE_BLOCKS : 0;
         this.buffers = new StepBuffers(cfg, maxRows, kv.pages(), weights.range().head(), tensorCoreKernels);
         DeviceWeights dw = DeviceWeights.of(weights);
         LayerGraphs builder = new LayerGraphs(cfg, dw, kv, buffers, "qwen" + PLANS.incrementAndGet() + "_g",
@@ -211,7 +211,7 @@ public final class TornadoBackend implements ComputeBackend {
         buffers.meta.set(StepMeta.ROWS, rows);
         buffers.meta.set(StepMeta.LOGIT_ROWS, logitRows);
         buffers.meta.set(StepMeta.TILED_FROM, tiledFrom);
-        buffers.meta.set(StepMeta.TENSOR_CORES, tensorCores ? tensorCoreBlocks : 0);
+        buffers.meta.set(StepMeta.TENSOR_CORES, tensorCoreBlocks);
         return rows;
     }
 
@@ -332,18 +332,19 @@ public final class TornadoBackend implements ComputeBackend {
      * the same plan; it travels in the meta as {@link #tiledFrom} does.
      */
     synchronized void tensorCores(boolean on) {
-        this.tensorCores = on && tensorCoreKernels;
+        this.tensorCoreBlocks = on && tensorCoreKernels ? TENSOR_CORE_BLOCKS : 0;
     }
 
     /**
      * Tensor-core blocks from which later tiled steps take the tensor cores ({@link
-     * #TENSOR_CORE_BLOCKS} by default), so that checks can send small steps through them.
+     * #TENSOR_CORE_BLOCKS} by default, again after {@link #tensorCores}), so that checks can send
+     * small steps through them.
      */
     synchronized void tensorCoreBlocks(int blocks) {
         if (blocks < 1) {
             throw new IllegalArgumentException("tensor-core blocks must be at least 1, got " + blocks);
         }
-        this.tensorCoreBlocks = blocks;
+        this.tensorCoreBlocks = tensorCoreKernels ? blocks : 0;
     }
 
     /** Whether this plan was built with the tensor-core kernels. */
