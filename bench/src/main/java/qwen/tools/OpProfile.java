@@ -13,13 +13,15 @@ import qwen.service.kv.KvPool;
 import qwen.service.model.Checkpoints;
 import qwen.service.model.LayerRange;
 import qwen.service.model.QwenConfig;
+import qwen.service.model.RowGroups;
 import qwen.service.model.ShardWeights;
 import qwen.service.sampling.SamplingParams;
 
 /**
  * {@code ./qwen bench --profile}: where a prefill step and the decode steps spend their time, per
  * operation (each matrix by name, attention, norms, element-wise), with the GFLOP/s of the
- * matmuls and of attention. The engine runs the vector kernels behind {@link TimedKernels}.
+ * matmuls and of attention. The engine runs the vector kernels behind {@link TimedKernels}, on the
+ * weights as {@link qwen.service.engine.ShardEngine#open} lays them out for those kernels.
  */
 final class OpProfile {
 
@@ -28,7 +30,7 @@ final class OpProfile {
 
     static void run(Path model, int threads, int[] longPrompt, int[] shortPrompt, int decodeTokens) throws Exception {
         QwenConfig cfg = Checkpoints.config(model);
-        ShardWeights weights = Checkpoints.load(model, LayerRange.whole(cfg.numLayers()));
+        ShardWeights weights = RowGroups.apply(Checkpoints.load(model, LayerRange.whole(cfg.numLayers())));
         TimedKernels timed = new TimedKernels(new VectorKernels(threads));
         try (ShardEngine engine = new ShardEngine(new CpuBackend(weights, timed, "cpu, timed"),
                 new KvPool(cfg.projDim(), 2L << 30))) {

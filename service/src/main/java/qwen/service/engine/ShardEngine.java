@@ -19,6 +19,7 @@ import qwen.service.backend.cpu.ScalarKernels;
 import qwen.service.backend.cpu.VectorKernels;
 import qwen.service.model.Checkpoints;
 import qwen.service.model.Quantizer;
+import qwen.service.model.RowGroups;
 import qwen.service.model.ShardWeights;
 import qwen.service.kv.KvPool;
 import qwen.service.kv.SequenceKv;
@@ -62,7 +63,8 @@ public final class ShardEngine implements AutoCloseable {
 
     /**
      * Loads the options' layer range (any format {@link Checkpoints} reads), re-encodes it to
-     * {@code quantizeTo} when not null ({@link Quantizer}), and starts its backend: the CPU kernels, or
+     * {@code quantizeTo} when not null ({@link Quantizer}), and starts its backend: the CPU kernels
+     * (the vector ones with their Q4_0 matrices re-laid in row groups, {@link RowGroups}), or
      * TornadoVM on the device {@code device} names. Fails with a
      * {@link qwen.service.model.CheckpointException} naming the file and tensor on a bad checkpoint,
      * and with an {@link IllegalStateException} saying why when the device backend cannot start;
@@ -83,6 +85,9 @@ public final class ShardEngine implements AutoCloseable {
                 throw e;
             }
             return new ShardEngine(backend, backend.newKvPool(options.kvBudgetBytes()));
+        }
+        if (options.kernels() == EngineOptions.KernelSet.VECTOR) {
+            weights = RowGroups.apply(weights);
         }
         Kernels kernels = options.kernels() == EngineOptions.KernelSet.SCALAR
                 ? new ScalarKernels()

@@ -26,10 +26,19 @@ package qwen.service.model;
  *                                     int8 scales[16] (one per 16 weights), f16 d; w = d * scale * (q - 32)
  * Q4_G128 block (66 bytes, 128 weights): f16 d, then four Q4_0 bodies uint8 qs[16] of 32 weights
  *                                     each, all scaled by d; w = d * (nibble - 8) as Q4_0
+ * Q4_0_R16 (rows in groups of 16; 320 bytes per group and 32 columns, 20 per row):
+ *                                     f32 d[16] (row i's Q4_0 scale), then for j in 0..15 the 16 rows'
+ *                                     byte j: row i's Q4_0 qs[j] with its high nibble XOR 8;
+ *                                     w[i][j] = d[i] * ((byte &amp; 15) - 8), w[i][j + 16] = d[i] * (byte &gt;&gt; 4)
+ *                                     with the byte signed, so the high nibble reads as q - 8
  * </pre>
  *
  * <p>Q4_G128 is not a GGUF type: it holds GPTQ Int4 checkpoints (SPEC 7), whose symmetric groups
  * of 128 weights share one scale. As Q4_0 blocks each group would carry its scale four times.
+ *
+ * <p>Q4_0_R16 is not a file type either: {@link RowGroups} re-lays Q4_0 matrices in it on load for
+ * the CPU kernels, whose one-token dot product then runs down the 16 rows of a group in the lanes
+ * of one vector (the same values; see {@code GroupDot}).
  */
 public enum DType {
     F32("F32", 1, 4),
@@ -43,7 +52,8 @@ public enum DType {
     Q4_K("Q4_K", 256, 144),
     Q5_K("Q5_K", 256, 176),
     Q6_K("Q6_K", 256, 210),
-    Q4_G128("Q4_G128", 128, 66);
+    Q4_G128("Q4_G128", 128, 66),
+    Q4_0_R16("Q4_0_R16", 32, 20);
 
     private final String tag;
     private final int blockSize;

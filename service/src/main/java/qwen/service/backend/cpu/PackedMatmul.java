@@ -221,7 +221,7 @@ final class PackedMatmul {
     }
 
     /**
-     * Row r, pairs [p0, p0 + np), of an F16, Q8_0 or Q4_0 matrix into wp[o ..] in pair order
+     * Row r, pairs [p0, p0 + np), of an F16 or block-quantized matrix into wp[o ..] in pair order
      * (even columns, then odd ones). Cols of the block types are multiples of 32 and blocks
      * start at multiples of 256 columns, so no quant block straddles two column blocks.
      */
@@ -242,6 +242,10 @@ final class PackedMatmul {
             if (oddLast) {
                 wp[o + 2 * np] = Float.float16ToFloat(w.get(LE_SHORT, base + 2L * (cols - 1)));
             }
+            return;
+        }
+        if (type == DType.Q4_0_R16) {
+            GroupDot.pairs(w, cols, r, p0, np, wp, o);
             return;
         }
         float[] row = NATURAL.get();

@@ -4,6 +4,7 @@ import static jdk.incubator.vector.VectorOperators.ABS;
 import static jdk.incubator.vector.VectorOperators.MAX;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -19,10 +20,14 @@ import jdk.incubator.vector.VectorSpecies;
 final class Q8Activations {
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    /** Lanes of a {@link #spread} quant: one per row of a {@link qwen.service.model.RowGroups} group. */
+    static final VectorSpecies<Short> SPREAD = ShortVector.SPECIES_256;
 
     private short[] quants = new short[0];
     private float[] scales = new float[0];
     private int[] sums = new int[0];
+    private short[] spread = new short[0];
+    private float[] lowOffsets = new float[0];
 
     /** Quantizes tokens rows of width cols (a multiple of 32) of x; returns this. */
     Q8Activations quantize(float[] x, int tokens, int cols) {
@@ -53,6 +58,42 @@ final class Q8Activations {
             sums[b] = sum;
         }
         return this;
+    }
+
+    /**
+     * For the row-group kernel ({@link GroupDot}): every quant of the last {@link #quantize} call
+     * repeated over the {@link #SPREAD} lanes (quant i at spread()[16 * i ..]), and per block
+     * 8 * the sum of its first 16 quants (what the group kernel's unsigned low nibbles add too much).
+     * Returns this.
+     */
+    Q8Activations spread(int tokens, int cols) {
+        int n = tokens * cols;
+        int lanes = SPREAD.length();
+        if (spread.length < n * lanes) {
+            spread = new short[n * lanes];
+            lowOffsets = new float[n / 32];
+        }
+        for (int i = 0; i < n; i++) {
+            ShortVector.broadcast(SPREAD, quants[i]).intoArray(spread, lanes * i);
+        }
+        for (int b = 0; b < n / 32; b++) {
+            int low = 0;
+            for (int i = 32 * b; i < 32 * b + 16; i++) {
+                low += quants[i];
+            }
+            lowOffsets[b] = 8 * low;
+        }
+        return this;
+    }
+
+    /** The quants repeated over 16 lanes ({@link #spread}). */
+    short[] spreadQuants() {
+        return spread;
+    }
+
+    /** Per block, 8 * the sum of its first 16 quants ({@link #spread}). */
+    float[] lowOffsets() {
+        return lowOffsets;
     }
 
     /** Quant i of the last {@link #quantize} call (token t's value c at t * cols + c). */

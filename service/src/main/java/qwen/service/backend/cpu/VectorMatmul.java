@@ -3,6 +3,7 @@ package qwen.service.backend.cpu;
 import java.lang.foreign.MemorySegment;
 import qwen.service.model.DType;
 import qwen.service.model.Matrix;
+import qwen.service.model.RowGroups;
 
 /**
  * out[t, r] = w[r, :] . x[t, :] on all cores, rows split into contiguous ranges that the threads
@@ -17,8 +18,8 @@ import qwen.service.model.Matrix;
  * <p>bf16 and f16 weights are loaded as int lanes of two elements; the activations are permuted
  * once per call into the matching {@link #pairLayout}.
  *
- * <p>Q8_0 and Q4_0 below {@link #PACKED_MIN_TOKENS} tokens read the quant blocks directly, with
- * the activations quantized to 8 bits ({@link QuantDot}).
+ * <p>The block-quantized types below {@link #PACKED_MIN_TOKENS} tokens read the quant blocks directly, with
+ * the activations quantized to 8 bits ({@link QuantDot}; Q4_0_R16 a group of 16 rows at a time, {@link GroupDot}).
  *
  * <p>Prefill of at least {@link #PACKED_MIN_TOKENS} tokens with any weight type but F32 goes
  * through {@link PackedMatmul} instead (weights converted to f32 panels once per token tile, 6 rows x 16 tokens register
@@ -111,6 +112,19 @@ final class VectorMatmul {
         int rows = w.rows();
         int cols = w.cols();
         Q8Activations a = activations.quantize(x, tokens, cols);
+        if (w.dtype() == DType.Q4_0_R16) {
+            a.spread(tokens, cols);
+            int groups = rows / RowGroups.ROWS;
+            int chunk = Math.max(1, groups / (CHUNKS_PER_THREAD * pool.threads()));
+            pool.forEachChunk(groups, chunk, (worker, g0, g1) -> {
+                for (int g = g0; g < g1; g++) {
+                    for (int t = 0; t < tokens; t++) {
+                        GroupDot.groups(w.data(), rows, cols, a, t, out, g, g + 1);
+                    }
+                }
+            });
+            return;
+        }
         int pairs = (rows + 1) / 2;
         int chunk = Math.max(2 * MIN_CHUNK_BLOCKS, pairs / (CHUNKS_PER_THREAD * pool.threads()));
         pool.forEachChunk(pairs, chunk, (worker, p0, p1) -> {

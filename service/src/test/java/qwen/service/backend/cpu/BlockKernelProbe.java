@@ -14,7 +14,7 @@ import qwen.service.model.Matrix;
  * <pre>
  * ./mvnw -q -o -pl service test-compile
  * java --add-modules jdk.incubator.vector -cp service/target/classes:service/target/test-classes \
- *     qwen.service.backend.cpu.BlockKernelProbe [rounds [Q4_0,Q5_0,Q4_1,Q5_1,...]]
+ *     qwen.service.backend.cpu.BlockKernelProbe [rounds [Q4_0,Q4_0_R16,Q5_0,Q4_1,Q5_1,...]]
  * </pre>
  */
 public final class BlockKernelProbe {

@@ -21,8 +21,11 @@ final class KernelTestData {
     private KernelTestData() {
     }
 
-    /** A [rows, cols] matrix of values uniform in [-1, 1), stored in dtype (rounded to it). */
+    /** A [rows, cols] matrix of values uniform in [-1, 1), stored in dtype (rounded to it; Q4_0_R16 re-laid from Q4_0). */
     static Matrix matrix(DType dtype, int rows, int cols, long seed) {
+        if (dtype == DType.Q4_0_R16) {
+            return qwen.service.model.RowGroups.of(matrix(DType.Q4_0, rows, cols, seed), Arena.ofAuto());
+        }
         Random rnd = new Random(seed);
         long n = (long) rows * cols;
         if (dtype.quantized()) {
@@ -47,6 +50,12 @@ final class KernelTestData {
             }
         }
         return new Matrix("test." + dtype.tag() + "." + rows + "x" + cols, dtype, rows, cols, data);
+    }
+
+    /** rows for dtype: rounded up to whole groups of 16 for Q4_0_R16, as they are for any other type. */
+    static int rows(DType dtype, int rows) {
+        int g = qwen.service.model.RowGroups.ROWS;
+        return dtype == DType.Q4_0_R16 ? (rows + g - 1) / g * g : rows;
     }
 
     /** cols for dtype: rounded up to whole blocks (32 elements, 256 for the K-quants) for the block-quantized types. */

@@ -28,6 +28,7 @@ import qwen.service.model.LayerWeights;
 import qwen.service.model.Matrix;
 import qwen.service.model.QuantBlocks;
 import qwen.service.model.QwenConfig;
+import qwen.service.model.RowGroups;
 import qwen.service.model.ShardWeights;
 import qwen.service.sampling.SamplingParams;
 
@@ -38,7 +39,8 @@ import qwen.service.sampling.SamplingParams;
  * scalar reference kernels (which decode each element exactly) and the twin on the vector
  * kernels; and the vector kernels on the quantized weights (prefill through the packed path,
  * then block decode with 8-bit activations) follow the reference within
- * {@link qwen.service.model.F32Twin#QUANTIZED_ACTIVATION_TOLERANCE}.
+ * {@link qwen.service.model.F32Twin#QUANTIZED_ACTIVATION_TOLERANCE}, Q4_0 also re-laid in row groups
+ * as the engine serves it ({@link RowGroups}).
  */
 class GgufModelTest {
 
@@ -71,6 +73,14 @@ class GgufModelTest {
             Generator.Result fast = generate(w, prompt);
             if (type.dtype().quantized()) {
                 qwen.service.model.F32Twin.assertFollows(quant, fast);
+                // As ShardEngine.open serves it on the vector kernels: Q4_0 re-laid in row groups.
+                ShardWeights relaid = RowGroups.apply(new ShardWeights(w.config(), w.range(), w.wte(), w.layers(), w.lnF(),
+                        w.lmHead(), () -> { }));
+                DType served = type == GgmlType.Q4_0 ? DType.Q4_0_R16 : type.dtype();
+                assertEquals(served, relaid.layers().getFirst().w1().dtype());
+                assertEquals(served, relaid.lmHead().dtype());
+                qwen.service.model.F32Twin.assertFollows(quant, generate(relaid, prompt));
+                relaid.close();
             } else {
                 assertArrayEquals(quant.ids(), fast.ids(), "vector kernels on " + type);
             }
