@@ -95,35 +95,11 @@ final class GroupDot {
     }
 
     /**
-     * Rows [r, r + n) of a Q4_0_R16 matrix, columns [c0, c1) (whole blocks), dequantized to
-     * tile[k * stride + (c - c0)] for row r + k: the same floats as the Q4_0 rows they came from
-     * ({@link QuantDot#fill}), each d * (q - 8) rounded once. Element by element: a row's bytes lie
-     * 16 apart here, which no vector load gathers.
-     */
-    static void fill(MemorySegment w, int cols, int r, int n, int c0, int c1, float[] tile, int off, int stride) {
-        int blocks = cols / 32;
-        for (int k = 0; k < n; k++) {
-            int row = r + k;
-            int i = row % ROWS;
-            int o = off + k * stride - c0;
-            long group = (long) (row / ROWS) * blocks;
-            for (int c = c0; c < c1; c += 32) {
-                long base = (group + c / 32) * GROUP_BLOCK;
-                float d = w.get(LE_FLOAT, base + 4L * i);
-                long q = base + RowGroups.SCALE_BYTES + i;
-                for (int j = 0; j < 16; j++) {
-                    byte p = w.get(ValueLayout.JAVA_BYTE, q + (long) ROWS * j);
-                    tile[o + c + j] = ((p & 15) - 8) * d;
-                    tile[o + c + 16 + j] = (p >> 4) * d;
-                }
-            }
-        }
-    }
-
-    /**
      * Row r of a Q4_0_R16 matrix, column pairs [p0, p0 + np) (2 p0 and 2 np multiples of 32), dequantized
      * straight into {@link PackedMatmul}'s pair order: column 2 (p0 + m) to wp[o + m], column
-     * 2 (p0 + m) + 1 to wp[o + np + m]. The same floats as {@link #fill}, without its copy.
+     * 2 (p0 + m) + 1 to wp[o + np + m]: the same floats as the Q4_0 rows they came from
+     * ({@link QuantDot#fill}), each d * (q - 8) rounded once. Element by element: a row's bytes lie 16
+     * apart here, which no vector load gathers.
      */
     static void pairs(MemorySegment w, int cols, int r, int p0, int np, float[] wp, int o) {
         int blocks = cols / 32;

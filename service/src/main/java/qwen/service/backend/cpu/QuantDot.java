@@ -281,7 +281,7 @@ final class QuantDot {
     }
 
     /**
-     * Rows [r, r + n) of a Q8_0, Q4_0, Q4_G128 or Q4_0_R16 matrix, columns [c0, c1) (whole blocks), dequantized to
+     * Rows [r, r + n) of a Q8_0, Q4_0 or Q4_G128 matrix, columns [c0, c1) (whole blocks), dequantized to
      * tile[k * stride + (c - c0)] for row r + k.
      */
     static void fill(DType type, MemorySegment w, int cols, int r, int n, int c0, int c1, float[] tile, int off,
@@ -291,8 +291,7 @@ final class QuantDot {
             return;
         }
         if (type == DType.Q4_0_R16) {
-            GroupDot.fill(w, cols, r, n, c0, c1, tile, off, stride);
-            return;
+            throw new IllegalArgumentException("Q4_0_R16 rows are not row-major: GroupDot.pairs dequantizes them");
         }
         long rowBytes = type.rowBytes(cols);
         int size = type.blockSize();

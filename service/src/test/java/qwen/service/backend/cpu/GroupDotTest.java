@@ -104,7 +104,7 @@ class GroupDotTest {
     }
 
     /**
-     * Prefill dequantizes tiles ({@link GroupDot#fill}) to the same floats as the Q4_0 source, so a
+     * Prefill dequantizes panels ({@link GroupDot#pairs}) to the same floats as the Q4_0 source, so a
      * prompt of 40 tokens (packed path) or 130 (broadcast path) gives the source's output exactly.
      */
     @Test
