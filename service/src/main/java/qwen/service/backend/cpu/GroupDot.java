@@ -52,46 +52,44 @@ final class GroupDot {
     }
 
     /**
-     * Groups [g0, g1) of the Q4_0_R16 matrix w times token t of a (quantized and
+     * Group g of the Q4_0_R16 matrix w times token t of a (quantized and
      * {@link Q8Activations#spread spread}): out[t * rows + 16 g + i].
      */
-    static void groups(MemorySegment w, int rows, int cols, Q8Activations a, int t, float[] out, int g0, int g1) {
+    static void group(MemorySegment w, int rows, int cols, Q8Activations a, int t, float[] out, int g) {
         int blocks = cols / 32;
         short[] xs = a.spreadQuants();
         float[] xd = a.scales();
         float[] low = a.lowOffsets();
-        for (int g = g0; g < g1; g++) {
-            FloatVector f0 = FloatVector.zero(F);
-            FloatVector f1 = f0;
-            long base = (long) g * blocks * GROUP_BLOCK;
-            for (int b = 0, k = t * blocks, x = t * cols * ROWS; b < blocks; b++, k++, x += SPREAD_BLOCK,
-                    base += GROUP_BLOCK) {
-                ShortVector lo = ShortVector.zero(S);
-                ShortVector hi = lo;
-                long q = base + RowGroups.SCALE_BYTES;
-                // Written as a loop: written out sixteen times it ran 15% faster when C2 compiled it, but that
-                // large a method exhausted C2's inlining budget (every vector boxed) or C1's registers.
-                for (int j = 0; j < 16; j++) {
-                    ShortVector v = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + ROWS * j, LE)
-                            .convertShape(B2S, S, 0);
-                    lo = lo.add(v.and((short) 15).mul(ShortVector.fromArray(S, xs, x + ROWS * j)));
-                    hi = hi.add(v.lanewise(ASHR, 4).mul(ShortVector.fromArray(S, xs, x + ROWS * (j + 16))));
-                }
-                // Written out rather than through a helper: a vector returned from a call C2 does
-                // not inline is boxed on the heap.
-                FloatVector dx = FloatVector.broadcast(F, xd[k]);
-                FloatVector offset = FloatVector.broadcast(F, low[k]);
-                IntVector s0 = ((IntVector) lo.convertShape(S2I, I, 0)).add((IntVector) hi.convertShape(S2I, I, 0));
-                IntVector s1 = ((IntVector) lo.convertShape(S2I, I, 1)).add((IntVector) hi.convertShape(S2I, I, 1));
-                f0 = ((FloatVector) s0.convert(I2F, 0)).sub(offset)
-                        .fma(FloatVector.fromMemorySegment(F, w, base, LE).mul(dx), f0);
-                f1 = ((FloatVector) s1.convert(I2F, 0)).sub(offset)
-                        .fma(FloatVector.fromMemorySegment(F, w, base + 4L * F.length(), LE).mul(dx), f1);
+        FloatVector f0 = FloatVector.zero(F);
+        FloatVector f1 = f0;
+        long base = (long) g * blocks * GROUP_BLOCK;
+        for (int b = 0, k = t * blocks, x = t * cols * ROWS; b < blocks; b++, k++, x += SPREAD_BLOCK,
+                base += GROUP_BLOCK) {
+            ShortVector lo = ShortVector.zero(S);
+            ShortVector hi = lo;
+            long q = base + RowGroups.SCALE_BYTES;
+            // Written as a loop: written out sixteen times it ran 15% faster when C2 compiled it, but that
+            // large a method exhausted C2's inlining budget (every vector boxed) or C1's registers.
+            for (int j = 0; j < 16; j++) {
+                ShortVector v = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + ROWS * j, LE)
+                        .convertShape(B2S, S, 0);
+                lo = lo.add(v.and((short) 15).mul(ShortVector.fromArray(S, xs, x + ROWS * j)));
+                hi = hi.add(v.lanewise(ASHR, 4).mul(ShortVector.fromArray(S, xs, x + ROWS * (j + 16))));
             }
-            int o = t * rows + g * ROWS;
-            f0.intoArray(out, o);
-            f1.intoArray(out, o + F.length());
+            // Written out rather than through a helper: a vector returned from a call C2 does
+            // not inline is boxed on the heap.
+            FloatVector dx = FloatVector.broadcast(F, xd[k]);
+            FloatVector offset = FloatVector.broadcast(F, low[k]);
+            IntVector s0 = ((IntVector) lo.convertShape(S2I, I, 0)).add((IntVector) hi.convertShape(S2I, I, 0));
+            IntVector s1 = ((IntVector) lo.convertShape(S2I, I, 1)).add((IntVector) hi.convertShape(S2I, I, 1));
+            f0 = ((FloatVector) s0.convert(I2F, 0)).sub(offset)
+                    .fma(FloatVector.fromMemorySegment(F, w, base, LE).mul(dx), f0);
+            f1 = ((FloatVector) s1.convert(I2F, 0)).sub(offset)
+                    .fma(FloatVector.fromMemorySegment(F, w, base + 4L * F.length(), LE).mul(dx), f1);
         }
+        int o = t * rows + g * ROWS;
+        f0.intoArray(out, o);
+        f1.intoArray(out, o + F.length());
     }
 
     /**

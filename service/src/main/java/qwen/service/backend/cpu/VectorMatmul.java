@@ -119,7 +119,7 @@ final class VectorMatmul {
             pool.forEachChunk(groups, chunk, (worker, g0, g1) -> {
                 for (int g = g0; g < g1; g++) {
                     for (int t = 0; t < tokens; t++) {
-                        GroupDot.groups(w.data(), rows, cols, a, t, out, g, g + 1);
+                        GroupDot.group(w.data(), rows, cols, a, t, out, g);
                     }
                 }
             });

@@ -52,7 +52,7 @@ final class KernelTestData {
         return new Matrix("test." + dtype.tag() + "." + rows + "x" + cols, dtype, rows, cols, data);
     }
 
-    /** rows for dtype: rounded up to whole groups of 16 for Q4_0_R16, as they are for any other type. */
+    /** rows for dtype: rounded up to whole groups of 16 for Q4_0_R16, as given for any other type. */
     static int rows(DType dtype, int rows) {
         int g = qwen.service.model.RowGroups.ROWS;
         return dtype == DType.Q4_0_R16 ? (rows + g - 1) / g * g : rows;
