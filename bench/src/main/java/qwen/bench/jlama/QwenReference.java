@@ -50,7 +50,7 @@ public final class QwenReference {
                 case F32 -> s.getAtIndex(FLOAT, i);
                 case F16 -> Float.float16ToFloat(s.getAtIndex(SHORT, i));
                 case BF16 -> Float.intBitsToFloat((s.getAtIndex(SHORT, i) & 0xffff) << 16);
-                case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16 -> throw new IllegalArgumentException("safetensors tensors are never " + t.tag());
+                case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16, Q8_0_R16 -> throw new IllegalArgumentException("safetensors tensors are never " + t.tag());
             };
         }
         return out;

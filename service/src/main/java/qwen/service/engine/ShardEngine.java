@@ -64,7 +64,7 @@ public final class ShardEngine implements AutoCloseable {
     /**
      * Loads the options' layer range (any format {@link Checkpoints} reads), re-encodes it to
      * {@code quantizeTo} when not null ({@link Quantizer}), and starts its backend: the CPU kernels
-     * (the vector ones with their Q4_0 matrices re-laid in row groups, {@link RowGroups}), or
+     * (the vector ones with their Q4_0 and Q8_0 matrices re-laid in row groups, {@link RowGroups}), or
      * TornadoVM on the device {@code device} names. Fails with a
      * {@link qwen.service.model.CheckpointException} naming the file and tensor on a bad checkpoint,
      * and with an {@link IllegalStateException} saying why when the device backend cannot start;

@@ -58,8 +58,8 @@ final class InfoTranslator {
             case F32 -> WeightDtype.WEIGHT_DTYPE_F32;
             case F16 -> WeightDtype.WEIGHT_DTYPE_F16;
             case BF16 -> WeightDtype.WEIGHT_DTYPE_BF16;
-            case Q8_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q8_0;
-            case Q4_0, Q4_0_R16 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_0;     // R16: the same blocks, re-laid on load
+            case Q8_0, Q8_0_R16 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q8_0;     // R16: the same blocks, re-laid on load
+            case Q4_0, Q4_0_R16 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_0;
             case Q5_0 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q5_0;
             case Q4_1 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q4_1;
             case Q5_1 -> WeightDtype.WEIGHT_DTYPE_GGUF_Q5_1;

@@ -82,7 +82,7 @@ public final class CheckpointLoader {
                 case F32 -> data.getAtIndex(F32, i);
                 case F16 -> Float.float16ToFloat(data.getAtIndex(F16_BITS, i));
                 case BF16 -> Float.intBitsToFloat((data.getAtIndex(F16_BITS, i) & 0xffff) << 16);
-                case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16 -> throw new IllegalArgumentException(dtype.tag() + " vectors are not loaded");
+                case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16, Q8_0_R16 -> throw new IllegalArgumentException(dtype.tag() + " vectors are not loaded");
             };
         }
         return out;

@@ -31,14 +31,18 @@ package qwen.service.model;
  *                                     byte j: row i's Q4_0 qs[j] with its high nibble XOR 8;
  *                                     w[i][j] = d[i] * ((byte &amp; 15) - 8), w[i][j + 16] = d[i] * (byte &gt;&gt; 4)
  *                                     with the byte signed, so the high nibble reads as q - 8
+ * Q8_0_R16 (rows in groups of 16; 576 bytes per group and 32 columns, 36 per row):
+ *                                     f32 d[16] (row i's Q8_0 scale), then for j in 0..31 the 16 rows'
+ *                                     quant j, row i at byte 2 i and row i + 8 at byte 2 i + 1
+ *                                     (RowGroups.Q8_LANES); w[i][j] = d[i] * q
  * </pre>
  *
  * <p>Q4_G128 is not a GGUF type: it holds GPTQ Int4 checkpoints (SPEC 7), whose symmetric groups
  * of 128 weights share one scale. As Q4_0 blocks each group would carry its scale four times.
  *
- * <p>Q4_0_R16 is not a file type either: {@link RowGroups} re-lays Q4_0 matrices in it on load for
- * the CPU kernels, whose one-token dot product then runs down the 16 rows of a group in the lanes
- * of one vector (the same values; see {@code GroupDot}).
+ * <p>Q4_0_R16 and Q8_0_R16 are not file types either: {@link RowGroups} re-lays Q4_0 and Q8_0
+ * matrices in them on load for the CPU kernels, whose one-token dot product then runs down the 16
+ * rows of a group in the lanes of one vector (the same values; see {@code GroupDot}).
  */
 public enum DType {
     F32("F32", 1, 4),
@@ -53,7 +57,8 @@ public enum DType {
     Q5_K("Q5_K", 256, 176),
     Q6_K("Q6_K", 256, 210),
     Q4_G128("Q4_G128", 128, 66),
-    Q4_0_R16("Q4_0_R16", 32, 20);
+    Q4_0_R16("Q4_0_R16", 32, 20),
+    Q8_0_R16("Q8_0_R16", 32, 36);
 
     private final String tag;
     private final int blockSize;
@@ -104,6 +109,11 @@ public enum DType {
      */
     public int partOffset(int part) {
         return this == Q4_G128 ? 2 + 16 * part : 2;
+    }
+
+    /** True for the types {@link RowGroups} re-lays in groups of 16 interleaved rows (Q4_0_R16, Q8_0_R16). */
+    public boolean rowGrouped() {
+        return this == Q4_0_R16 || this == Q8_0_R16;
     }
 
     /** True for the K-quants (blocks of 256 with scales of their own per sub-block). */

@@ -12,7 +12,7 @@ import java.lang.foreign.MemorySegment;
  * @param rows output features
  * @param cols input features
  * @param data rows * dtype.rowBytes(cols) bytes, little-endian, row-major (for a block-quantized
- *     dtype each row is cols / blockSize blocks; {@link DType#Q4_0_R16} interleaves groups of 16 rows)
+ *     dtype each row is cols / blockSize blocks; {@link DType#rowGrouped} types interleave groups of 16 rows)
  */
 public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
 
@@ -21,7 +21,7 @@ public record Matrix(String name, DType dtype, int rows, int cols, MemorySegment
             throw new IllegalArgumentException(name + ": " + cols + " columns is not a multiple of the "
                     + dtype.tag() + " block size " + dtype.blockSize());
         }
-        if (dtype == DType.Q4_0_R16 && rows % RowGroups.ROWS != 0) {
+        if (dtype.rowGrouped() && rows % RowGroups.ROWS != 0) {
             throw new IllegalArgumentException(name + ": " + rows + " rows is not a whole number of "
                     + RowGroups.ROWS + "-row groups, which " + dtype.tag() + " needs");
         }

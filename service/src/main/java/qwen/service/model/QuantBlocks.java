@@ -37,7 +37,7 @@ public final class QuantBlocks {
             case F32 -> d.get(LE_FLOAT, rowBase + 4L * col);
             case F16 -> Float.float16ToFloat(d.get(LE_SHORT, rowBase + 2L * col));
             case BF16 -> Float.intBitsToFloat((d.get(LE_SHORT, rowBase + 2L * col) & 0xFFFF) << 16);
-            case Q8_0, Q4_0, Q5_0, Q4_G128, Q4_0_R16 -> scale(w, row, col) * quant(w, row, col);
+            case Q8_0, Q4_0, Q5_0, Q4_G128, Q4_0_R16, Q8_0_R16 -> scale(w, row, col) * quant(w, row, col);
             case Q4_1, Q5_1 -> scale(w, row, col) * quant(w, row, col) + min(w, row, col);
             case Q4_K, Q5_K, Q6_K -> KQuantBlocks.element(w, row, col);
         };
@@ -45,10 +45,10 @@ public final class QuantBlocks {
 
     /**
      * The f16 scale d of the block (32 weights of Q8_0, Q4_0, Q5_0, Q4_1, Q5_1; 128 of Q4_G128)
-     * that holds element (row, col), as f32 (Q4_0_R16 keeps it as f32).
+     * that holds element (row, col), as f32 (the row-grouped types keep it as f32).
      */
     public static float scale(Matrix w, int row, int col) {
-        if (w.dtype() == DType.Q4_0_R16) {
+        if (w.dtype().rowGrouped()) {
             return w.data().get(LE_FLOAT, RowGroups.block(w, row, col) + 4L * (row % RowGroups.ROWS));
         }
         long block = row * w.rowBytes() + (long) (col / w.dtype().blockSize()) * w.dtype().blockBytes();
@@ -68,7 +68,7 @@ public final class QuantBlocks {
     }
 
     /**
-     * The quant q of element (row, col) of a 32-weight block matrix (or Q4_G128): signed for Q8_0 / Q4_0 / Q5_0 / Q4_G128 / Q4_0_R16
+     * The quant q of element (row, col) of a 32-weight block matrix (or Q4_G128): signed for Q8_0 / Q4_0 / Q5_0 / Q4_G128 and the row-grouped types
      * (the element is d * q), in [0, 15] for Q4_1 and [0, 31] for Q5_1 (the element is d * q + m).
      */
     public static int quant(Matrix w, int row, int col) {
@@ -79,6 +79,10 @@ public final class QuantBlocks {
             byte packed = d.get(ValueLayout.JAVA_BYTE, RowGroups.block(w, row, col) + RowGroups.SCALE_BYTES
                     + RowGroups.ROWS * (i % 16) + row % RowGroups.ROWS);
             return i < 16 ? (packed & 15) - 8 : packed >> 4;
+        }
+        if (t == DType.Q8_0_R16) {
+            return d.get(ValueLayout.JAVA_BYTE, RowGroups.block(w, row, col) + RowGroups.SCALE_BYTES
+                    + RowGroups.ROWS * i + RowGroups.q8Lane(row % RowGroups.ROWS));
         }
         long block = row * w.rowBytes() + (long) (col / t.blockSize()) * t.blockBytes();
         return switch (t) {
@@ -151,8 +155,8 @@ public final class QuantBlocks {
                 case Q4_1 -> encodeWithMin(src, s, dst, o, 15);
                 case Q5_1 -> encodeWithMin(src, s, dst, o, 31);
                 case Q4_K, Q5_K, Q6_K -> KQuantBlocks.encode(type, src, s, dst, o);
-                case Q4_0_R16 -> throw new IllegalArgumentException("Q4_0_R16 is not encoded from values: "
-                        + "RowGroups re-lays Q4_0 matrices in it");
+                case Q4_0_R16, Q8_0_R16 -> throw new IllegalArgumentException(type.tag() + " is not encoded from values: "
+                        + "RowGroups re-lays Q4_0 and Q8_0 matrices in it");
                 default -> throw new IllegalArgumentException(type.tag() + " is not a block-quantized type");
             }
         }

@@ -280,7 +280,7 @@ public record RandomCheckpoint(int hiddenSize, int numLayers, int numHeads, int 
             case BF16 -> "bfloat16";
             case F16 -> "float16";
             case F32 -> "float32";
-            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16 -> throw new IllegalStateException("a safetensors checkpoint holds no " + dtype.tag());
+            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16, Q8_0_R16 -> throw new IllegalStateException("a safetensors checkpoint holds no " + dtype.tag());
         });
         c.put("transformers_version", "4.32.0");
         c.put("use_cache", true);

@@ -157,7 +157,7 @@ final class ReferenceQwen {
             case F32 -> m.data().getAtIndex(F32, i);
             case BF16 -> Float.intBitsToFloat((m.data().getAtIndex(U16, i) & 0xFFFF) << 16);
             case F16 -> Float.float16ToFloat(m.data().getAtIndex(U16, i));
-            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16 -> qwen.service.model.QuantBlocks.element(m, (int) (i / m.cols()), (int) (i % m.cols()));
+            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16, Q8_0_R16 -> qwen.service.model.QuantBlocks.element(m, (int) (i / m.cols()), (int) (i % m.cols()));
         };
     }
 

@@ -244,8 +244,8 @@ final class PackedMatmul {
             }
             return;
         }
-        if (type == DType.Q4_0_R16) {
-            GroupDot.pairs(w, cols, r, p0, np, wp, o);
+        if (type.rowGrouped()) {
+            GroupDot.pairs(type, w, cols, r, p0, np, wp, o);
             return;
         }
         float[] row = NATURAL.get();

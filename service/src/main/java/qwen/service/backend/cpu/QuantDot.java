@@ -290,8 +290,8 @@ final class QuantDot {
             KQuantDot.fill(type, w, cols, r, n, c0, c1, tile, off, stride);
             return;
         }
-        if (type == DType.Q4_0_R16) {
-            throw new IllegalArgumentException("Q4_0_R16 rows are not row-major: GroupDot.pairs dequantizes them");
+        if (type.rowGrouped()) {
+            throw new IllegalArgumentException(type.tag() + " rows are not row-major: GroupDot.pairs dequantizes them");
         }
         long rowBytes = type.rowBytes(cols);
         int size = type.blockSize();

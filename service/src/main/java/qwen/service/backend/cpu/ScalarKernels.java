@@ -28,7 +28,7 @@ public final class ScalarKernels implements Kernels {
             case F32 -> w.data().getAtIndex(LE_FLOAT, index);
             case F16 -> Float.float16ToFloat(w.data().getAtIndex(LE_SHORT, index));
             case BF16 -> bf16ToFloat(w.data().getAtIndex(LE_SHORT, index));
-            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16 -> QuantBlocks.element(w, (int) (index / w.cols()), (int) (index % w.cols()));
+            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16, Q8_0_R16 -> QuantBlocks.element(w, (int) (index / w.cols()), (int) (index % w.cols()));
         };
     }
 

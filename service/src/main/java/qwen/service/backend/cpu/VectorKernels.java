@@ -106,7 +106,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
                     out[offset + i] = Float.float16ToFloat(data.getAtIndex(LE_SHORT, row + i));
                 }
             }
-            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16 -> QuantBlocks.row(wte, id, out, offset);
+            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16, Q8_0_R16 -> QuantBlocks.row(wte, id, out, offset);
         }
     }
 

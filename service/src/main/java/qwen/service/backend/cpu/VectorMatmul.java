@@ -19,7 +19,7 @@ import qwen.service.model.RowGroups;
  * once per call into the matching {@link #pairLayout}.
  *
  * <p>The block-quantized types below {@link #PACKED_MIN_TOKENS} tokens read the quant blocks directly, with
- * the activations quantized to 8 bits ({@link QuantDot}; Q4_0_R16 a group of 16 rows at a time, {@link GroupDot}).
+ * the activations quantized to 8 bits ({@link QuantDot}; the row-grouped types a group of 16 rows at a time, {@link GroupDot}).
  *
  * <p>Prefill of at least {@link #PACKED_MIN_TOKENS} tokens with any weight type but F32 goes
  * through {@link PackedMatmul} instead (weights converted to f32 panels once per token tile, 6 rows x 16 tokens register
@@ -112,14 +112,14 @@ final class VectorMatmul {
         int rows = w.rows();
         int cols = w.cols();
         Q8Activations a = activations.quantize(x, tokens, cols);
-        if (w.dtype() == DType.Q4_0_R16) {
+        if (w.dtype().rowGrouped()) {
             a.spread(tokens, cols);
             int groups = rows / RowGroups.ROWS;
             int chunk = Math.max(1, groups / (CHUNKS_PER_THREAD * pool.threads()));
             pool.forEachChunk(groups, chunk, (worker, g0, g1) -> {
                 for (int g = g0; g < g1; g++) {
                     for (int t = 0; t < tokens; t++) {
-                        GroupDot.group(w.data(), rows, cols, a, t, out, g);
+                        GroupDot.group(w, a, t, out, g);
                     }
                 }
             });

@@ -201,7 +201,7 @@ public final class GgufLoader {
                     case F32 -> s.getAtIndex(F32, i);
                     case F16 -> Float.float16ToFloat(s.getAtIndex(U16, i));
                     case BF16 -> Float.intBitsToFloat((s.getAtIndex(U16, i) & 0xFFFF) << 16);
-                    case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16 -> throw new CheckpointException(f.path() + ": tensor '" + name + "' is "
+                    case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16, Q8_0_R16 -> throw new CheckpointException(f.path() + ": tensor '" + name + "' is "
                             + t.type() + "; 1-D tensors must be F32, F16 or BF16");
                 };
             }

@@ -206,7 +206,7 @@ public record RandomGguf(int hiddenSize, int numLayers, int numHeads, int ffnDim
                                 seg.set(LE_SHORT, at + 2L * i, (short) (Float.floatToRawIntBits(row[i]) >>> 16));
                             }
                         }
-                        case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16 -> QuantBlocks.encode(dt, row, 0, row.length, seg, at);
+                        case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16, Q8_0_R16 -> QuantBlocks.encode(dt, row, 0, row.length, seg, at);
                     }
                 }));
     }

@@ -21,10 +21,14 @@ final class KernelTestData {
     private KernelTestData() {
     }
 
-    /** A [rows, cols] matrix of values uniform in [-1, 1), stored in dtype (rounded to it; Q4_0_R16 re-laid from Q4_0). */
+    /**
+     * A [rows, cols] matrix of values uniform in [-1, 1), stored in dtype (rounded to it; Q4_0_R16 and
+     * Q8_0_R16 re-laid from Q4_0 and Q8_0).
+     */
     static Matrix matrix(DType dtype, int rows, int cols, long seed) {
-        if (dtype == DType.Q4_0_R16) {
-            return qwen.service.model.RowGroups.of(matrix(DType.Q4_0, rows, cols, seed), Arena.ofAuto());
+        if (dtype.rowGrouped()) {
+            DType source = dtype == DType.Q4_0_R16 ? DType.Q4_0 : DType.Q8_0;
+            return qwen.service.model.RowGroups.of(matrix(source, rows, cols, seed), Arena.ofAuto());
         }
         Random rnd = new Random(seed);
         long n = (long) rows * cols;
@@ -52,10 +56,10 @@ final class KernelTestData {
         return new Matrix("test." + dtype.tag() + "." + rows + "x" + cols, dtype, rows, cols, data);
     }
 
-    /** rows for dtype: rounded up to whole groups of 16 for Q4_0_R16, as given for any other type. */
+    /** rows for dtype: rounded up to whole groups of 16 for the row-grouped types, as given for any other type. */
     static int rows(DType dtype, int rows) {
         int g = qwen.service.model.RowGroups.ROWS;
-        return dtype == DType.Q4_0_R16 ? (rows + g - 1) / g * g : rows;
+        return dtype.rowGrouped() ? (rows + g - 1) / g * g : rows;
     }
 
     /** cols for dtype: rounded up to whole blocks (32 elements, 256 for the K-quants) for the block-quantized types. */

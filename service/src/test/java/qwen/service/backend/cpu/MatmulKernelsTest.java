@@ -91,7 +91,7 @@ class MatmulKernelsTest {
      * cols rounded up to whole blocks).
      */
     @ParameterizedTest(name = "{0}")
-    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"BF16", "F16", "Q8_0", "Q4_0", "Q5_0", "Q4_1", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "Q4_0_R16"})
+    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"BF16", "F16", "Q8_0", "Q4_0", "Q5_0", "Q4_1", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "Q4_0_R16", "Q8_0_R16"})
     void packedPrefill(DType dtype) {
         int[][] shapes = {{37, 61}, {13, 2048}, {9, 2101}, {1, 1}, {50, 7}, {7, 300}, {16, 514}};
         for (int[] s : shapes) {
@@ -110,7 +110,7 @@ class MatmulKernelsTest {
      * counts from its threshold, with a last group of 8 tokens and padding, the same shapes.
      */
     @ParameterizedTest(name = "{0}")
-    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"BF16", "F16", "Q8_0", "Q4_0", "Q5_0", "Q4_1", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "Q4_0_R16"})
+    @org.junit.jupiter.params.provider.EnumSource(value = DType.class, names = {"BF16", "F16", "Q8_0", "Q4_0", "Q5_0", "Q4_1", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "Q4_0_R16", "Q8_0_R16"})
     void broadcastPrefill(DType dtype) {
         int[][] shapes = {{37, 61}, {13, 2048}, {9, 2101}, {1, 1}, {16, 514}};
         for (int[] s : shapes) {
@@ -156,7 +156,7 @@ class MatmulKernelsTest {
         }
     }
 
-    /** requestedRows rounded up to whole row groups for Q4_0_R16 ({@link KernelTestData#rows}). */
+    /** requestedRows rounded up to whole row groups for the row-grouped types ({@link KernelTestData#rows}). */
     private static void check(VectorKernels fast, DType dtype, int requestedRows, int cols, int tokens) {
         int rows = KernelTestData.rows(dtype, requestedRows);
         long seed = 31L * rows + 7L * cols + tokens + dtype.ordinal();

@@ -73,10 +73,14 @@ class GgufModelTest {
             Generator.Result fast = generate(w, prompt);
             if (type.dtype().quantized()) {
                 qwen.service.model.F32Twin.assertFollows(quant, fast);
-                // As ShardEngine.open serves it on the vector kernels: Q4_0 re-laid in row groups.
+                // As ShardEngine.open serves it on the vector kernels: Q4_0 and Q8_0 re-laid in row groups.
                 ShardWeights relaid = RowGroups.apply(new ShardWeights(w.config(), w.range(), w.wte(), w.layers(), w.lnF(),
                         w.lmHead(), () -> { }));
-                DType served = type == GgmlType.Q4_0 ? DType.Q4_0_R16 : type.dtype();
+                DType served = switch (type) {
+                    case Q4_0 -> DType.Q4_0_R16;
+                    case Q8_0 -> DType.Q8_0_R16;
+                    default -> type.dtype();
+                };
                 assertEquals(served, relaid.layers().getFirst().w1().dtype());
                 assertEquals(served, relaid.lmHead().dtype());
                 qwen.service.model.F32Twin.assertFollows(quant, generate(relaid, prompt));

@@ -60,7 +60,7 @@ class SafeTensorsFileTest {
             case F32 -> seg.getAtIndex(FLOAT, i);
             case F16 -> Float.float16ToFloat(seg.getAtIndex(SHORT, i));
             case BF16 -> Float.intBitsToFloat((seg.getAtIndex(SHORT, i) & 0xffff) << 16);
-            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16 -> throw new IllegalArgumentException("not a safetensors dtype");
+            case Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q4_G128, Q4_0_R16, Q8_0_R16 -> throw new IllegalArgumentException("not a safetensors dtype");
         };
     }
 
