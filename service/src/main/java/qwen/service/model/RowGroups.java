@@ -112,16 +112,20 @@ public final class RowGroups {
     /** Block b of group g of a Q8_0 matrix to out at byte to: each row's quant j at 16 j + {@link #q8Lane}(i). */
     private static void q8Block(Matrix m, int g, int b, MemorySegment out, long to) {
         MemorySegment src = m.data();
-        byte[] quants = new byte[32 * ROWS];
+        byte[] rows = new byte[32 * ROWS];
         for (int i = 0; i < ROWS; i++) {
             long from = (long) (g * ROWS + i) * m.rowBytes() + 34L * b;
             out.set(LE_FLOAT, to + 4L * i, Float.float16ToFloat(src.get(LE_SHORT, from)));
+            MemorySegment.copy(src, ValueLayout.JAVA_BYTE, from + 2, rows, 32 * i, 32);
+        }
+        byte[] columns = new byte[32 * ROWS];
+        for (int i = 0; i < ROWS; i++) {
             int lane = q8Lane(i);
             for (int j = 0; j < 32; j++) {
-                quants[ROWS * j + lane] = src.get(ValueLayout.JAVA_BYTE, from + 2 + j);
+                columns[ROWS * j + lane] = rows[32 * i + j];
             }
         }
-        MemorySegment.copy(quants, 0, out, ValueLayout.JAVA_BYTE, to + SCALE_BYTES, quants.length);
+        MemorySegment.copy(columns, 0, out, ValueLayout.JAVA_BYTE, to + SCALE_BYTES, columns.length);
     }
 
     /**

@@ -10,7 +10,8 @@ import qwen.service.model.Matrix;
  * (in L2/L3, so compute and not memory is measured): one token (the 8-bit activation kernels) and
  * 64 tokens (prefill, the tiles dequantized by fill), in G weights per CPU-second, with the bytes
  * each call allocates once warm (0 for a kernel whose vectors C2 kept in registers). {@code -Drows=16384}
- * makes the matrices larger than the caches, so the kernels read them from memory, as decode does. Run:
+ * makes the matrices larger than the caches, so the kernels read them from memory, as decode does
+ * ({@code -Dcols=N} sets their width, 2048 by default). Run:
  *
  * <pre>
  * ./mvnw -q -o -pl service test-compile
@@ -26,7 +27,7 @@ public final class BlockKernelProbe {
         DType[] types = Arrays.stream((args.length > 1 ? args[1] : "Q4_0,Q5_0,Q4_1,Q5_1,Q4_K,Q5_K").split(","))
                 .map(DType::valueOf).toArray(DType[]::new);
         int rows = Integer.getInteger("rows", 512);
-        int cols = 2048;
+        int cols = Integer.getInteger("cols", 2048);
         Matrix[] ms = new Matrix[types.length];
         for (int i = 0; i < types.length; i++) {
             ms[i] = KernelTestData.matrix(types[i], rows, cols, i);
