@@ -5,6 +5,7 @@ import static jdk.incubator.vector.VectorOperators.B2S;
 import static jdk.incubator.vector.VectorOperators.I2F;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.S2I;
+import static jdk.incubator.vector.VectorOperators.XOR;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -40,11 +41,15 @@ import qwen.service.model.RowGroups;
  *
  * <p>Q8_0_R16: a product of two 8-bit quants needs 15 bits, so only two fit a 16-bit lane. Per pair
  * of columns, each column's 16 quants are widened to shorts and multiplied by its activation quant,
- * and the two products added (at most 2 * 128 * 127 = 32512); read as eight ints, those lanes hold
- * rows 0..7 in their low halves and rows 8..15 in their high halves ({@link RowGroups#q8Lane}), so
- * {@code (v << 16) >> 16} and {@code v >> 16} widen them exactly, in row order, into two int sums
- * per block. About ten 256-bit operations per 32 weights against twelve and scalar work in the
- * row-major kernel, and one sequential stream of memory: 1.4x the row-major rate from memory.
+ * and the two products added (at most 2 * 128 * 127 = 32512 in magnitude). Read as eight ints,
+ * those lanes hold rows 0..7 in their low halves and rows 8..15 in their high halves
+ * ({@link RowGroups#q8Lane}). The low halves are first flipped to low + 32768 (XOR 0x8000: within
+ * [256, 65280], never negative), so each int is exactly 65536 * high + (low + 32768) and
+ * {@code v >> 16} is exactly high: the block sums the ints as they are and their high halves, and
+ * takes the low sums out after the block as sum(v) - 65536 * sum(high) - 16 * 32768 (exact in int
+ * arithmetic: the true sum is within 16 * 32512). About nine 256-bit operations per 32 weights
+ * against twelve and scalar work in the row-major kernel, and one sequential stream of memory:
+ * about 1.5x the row-major rate from memory.
  */
 final class GroupDot {
 
@@ -56,6 +61,9 @@ final class GroupDot {
     private static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
     private static final int ROWS = RowGroups.ROWS;
     private static final int GROUP_BLOCK = RowGroups.groupBlockBytes(DType.Q4_0_R16);
+    private static final ShortVector LOW_BIAS = ShortVector.fromArray(S, new short[] {
+            (short) 0x8000, 0, (short) 0x8000, 0, (short) 0x8000, 0, (short) 0x8000, 0,
+            (short) 0x8000, 0, (short) 0x8000, 0, (short) 0x8000, 0, (short) 0x8000, 0}, 0);
     private static final int Q8_GROUP_BLOCK = RowGroups.groupBlockBytes(DType.Q8_0_R16);
     /** Shorts of spread activations per block: 32 columns of 16 lanes. */
     private static final int SPREAD_BLOCK = 32 * ROWS;
@@ -123,8 +131,8 @@ final class GroupDot {
         long base = (long) g * blocks * Q8_GROUP_BLOCK;
         for (int b = 0, k = t * blocks, x = t * cols * ROWS; b < blocks; b++, k++, x += SPREAD_BLOCK,
                 base += Q8_GROUP_BLOCK) {
-            IntVector low = IntVector.zero(I);
-            IntVector high = low;
+            IntVector all = IntVector.zero(I);
+            IntVector high = all;
             long q = base + RowGroups.SCALE_BYTES;
             for (int j = 0; j < 32; j += 2) {
                 ShortVector w0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + ROWS * j, LE)
@@ -132,10 +140,12 @@ final class GroupDot {
                 ShortVector w1 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + ROWS * (j + 1), LE)
                         .convertShape(B2S, S, 0);
                 IntVector v = w0.mul(ShortVector.fromArray(S, xs, x + ROWS * j))
-                        .add(w1.mul(ShortVector.fromArray(S, xs, x + ROWS * (j + 1)))).reinterpretAsInts();
-                low = low.add(v.lanewise(LSHL, 16).lanewise(ASHR, 16));
+                        .add(w1.mul(ShortVector.fromArray(S, xs, x + ROWS * (j + 1))))
+                        .lanewise(XOR, LOW_BIAS).reinterpretAsInts();
+                all = all.add(v);
                 high = high.add(v.lanewise(ASHR, 16));
             }
+            IntVector low = all.sub(high.lanewise(LSHL, 16)).sub(16 * 0x8000);
             FloatVector dx = FloatVector.broadcast(F, xd[k]);
             f0 = ((FloatVector) low.convert(I2F, 0)).fma(FloatVector.fromMemorySegment(F, w, base, LE).mul(dx), f0);
             f1 = ((FloatVector) high.convert(I2F, 0))

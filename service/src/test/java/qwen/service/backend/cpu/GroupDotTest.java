@@ -106,8 +106,9 @@ class GroupDotTest {
 
     /**
      * The largest sums a Q8_0_R16 column pair holds in a 16-bit lane: every quant -128 against
-     * activations at -max (quant -127), so each pair of products reaches 2 * 128 * 127 = 32512;
-     * and rows that differ, so a lane mixed up with another shows.
+     * activations at -max and at +max (quant -127, 127), so each pair of products reaches +32512 and
+     * -32512, the ends of what the biased low halves must hold; and rows that differ, so a lane
+     * mixed up with another shows.
      */
     @Test
     void extremeQ8QuantsDoNotOverflow() {
@@ -124,13 +125,15 @@ class GroupDotTest {
             }
         }
         Matrix w = RowGroups.of(new Matrix("extreme", DType.Q8_0, rows, cols, data), Arena.ofAuto());
-        float[] x = new float[cols];
-        java.util.Arrays.fill(x, -5f);
-        float[] out = new float[rows];
-        TWO.matmul(w, x, 1, out);
-        for (int r = 0; r < rows; r++) {
-            double expected = 0.25 * (r + 1) * -128 * -5.0 * cols;
-            assertEquals(expected, out[r], 1e-5 * expected, "row " + r);
+        for (float v : new float[] {-5f, 5f}) {
+            float[] x = new float[cols];
+            java.util.Arrays.fill(x, v);
+            float[] out = new float[rows];
+            TWO.matmul(w, x, 1, out);
+            for (int r = 0; r < rows; r++) {
+                double expected = 0.25 * (r + 1) * -128 * v * cols;
+                assertEquals(expected, out[r], 1e-5 * Math.abs(expected), "row " + r + ", activations " + v);
+            }
         }
     }
 
