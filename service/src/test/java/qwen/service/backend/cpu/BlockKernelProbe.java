@@ -11,7 +11,7 @@ import qwen.service.model.Matrix;
  * 64 tokens (prefill, the tiles dequantized by fill), in G weights per CPU-second, with the bytes
  * each call allocates once warm (0 for a kernel whose vectors C2 kept in registers). {@code -Drows=16384}
  * makes the matrices larger than the caches, so the kernels read them from memory, as decode does
- * ({@code -Dcols=N} sets their width, 2048 by default). Run:
+ * ({@code -Dcols=N} sets their width, 2048 by default; {@code -Dtokens=1,16,64} the token counts). Run:
  *
  * <pre>
  * ./mvnw -q -o -pl service test-compile
@@ -20,6 +20,10 @@ import qwen.service.model.Matrix;
  * </pre>
  */
 public final class BlockKernelProbe {
+
+    /** Token counts to time ({@code -Dtokens=1,16,64}): 1 is decode, below 32 the 8-bit activation kernels, 32 and up prefill. */
+    private static final int[] TOKENS = Arrays.stream(System.getProperty("tokens", "1,64").split(","))
+            .mapToInt(Integer::parseInt).toArray();
 
     public static void main(String[] args) {
         var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
@@ -32,14 +36,15 @@ public final class BlockKernelProbe {
         for (int i = 0; i < types.length; i++) {
             ms[i] = KernelTestData.matrix(types[i], rows, cols, i);
         }
-        float[] x = KernelTestData.floats(64 * cols, 1f, 9);
-        float[] out = new float[64 * rows];
+        int most = Arrays.stream(TOKENS).max().orElse(1);
+        float[] x = KernelTestData.floats(most * cols, 1f, 9);
+        float[] out = new float[most * rows];
         try (VectorKernels k = new VectorKernels(1)) {
             for (int round = 0; round < rounds; round++) {
                 StringBuilder line = new StringBuilder("round " + round + ":");
                 for (int t = 0; t < types.length; t++) {
-                    for (int tokens : new int[] {1, 64}) {
-                        int reps = tokens == 1 ? 200 : 4;
+                    for (int tokens : TOKENS) {
+                        int reps = Math.max(2, 200 / tokens);
                         long a0 = threads.getCurrentThreadAllocatedBytes();
                         long c0 = threads.getCurrentThreadCpuTime();
                         for (int r = 0; r < reps; r++) {
