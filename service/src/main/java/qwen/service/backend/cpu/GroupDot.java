@@ -134,6 +134,8 @@ final class GroupDot {
             IntVector all = IntVector.zero(I);
             IntVector high = all;
             long q = base + RowGroups.SCALE_BYTES;
+            // Written out rather than through helpers: a vector returned from a call C2 does not
+            // inline is boxed on the heap.
             for (int j = 0; j < 32; j += 2) {
                 ShortVector w0 = (ShortVector) ByteVector.fromMemorySegment(B16, w, q + ROWS * j, LE)
                         .convertShape(B2S, S, 0);
@@ -145,6 +147,7 @@ final class GroupDot {
                 all = all.add(v);
                 high = high.add(v.lanewise(ASHR, 16));
             }
+            // Each of the 16 column pairs added 0x8000 to the low halves.
             IntVector low = all.sub(high.lanewise(LSHL, 16)).sub(16 * 0x8000);
             FloatVector dx = FloatVector.broadcast(F, xd[k]);
             f0 = ((FloatVector) low.convert(I2F, 0)).fma(FloatVector.fromMemorySegment(F, w, base, LE).mul(dx), f0);
@@ -164,13 +167,16 @@ final class GroupDot {
      * apart here, which no vector load gathers.
      */
     static void pairs(DType type, MemorySegment w, int cols, int r, int p0, int np, float[] wp, int o) {
-        if (type == DType.Q8_0_R16) {
+        if (type == DType.Q4_0_R16) {
+            q4Pairs(w, cols, r, p0, np, wp, o);
+        } else if (type == DType.Q8_0_R16) {
             q8Pairs(w, cols, r, p0, np, wp, o);
-            return;
-        }
-        if (type != DType.Q4_0_R16) {
+        } else {
             throw new IllegalArgumentException(type.tag() + " is not laid out in row groups");
         }
+    }
+
+    private static void q4Pairs(MemorySegment w, int cols, int r, int p0, int np, float[] wp, int o) {
         int blocks = cols / 32;
         int i = r % ROWS;
         long group = (long) (r / ROWS) * blocks;
