@@ -16,7 +16,7 @@ import java.util.stream.IntStream;
  * no sum across lanes and no scalar work per block; in a row-major row every block ends in both.
  * The interleaved group is also one sequential stream of memory where row-major rows are sixteen,
  * which matters as much when the matrix comes from memory and not cache (`BlockKernelProbe` at
- * 16384 rows, one Zen 1 core: Q8_0 3.6 G weights/s, Q8_0_R16 4.9; Q4_0 4.2, Q4_0_R16 7.3).
+ * 16384 rows, one Zen 1 core: Q8_0 3.7 G weights/s, Q8_0_R16 5.1 to 5.6; Q4_0 4.4, Q4_0_R16 7.4).
  *
  * <p>Only the matrices the kernels multiply are re-laid (the blocks' and the head's); the
  * embedding is read a row at a time and stays as it is. A matrix whose rows are not a multiple of
