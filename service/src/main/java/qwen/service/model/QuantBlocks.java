@@ -75,14 +75,12 @@ public final class QuantBlocks {
         DType t = w.dtype();
         MemorySegment d = w.data();
         int i = col % 32;
-        if (t == DType.Q4_0_R16) {
-            byte packed = d.get(ValueLayout.JAVA_BYTE, RowGroups.block(w, row, col) + RowGroups.SCALE_BYTES
-                    + RowGroups.ROWS * (i % 16) + row % RowGroups.ROWS);
-            return i < 16 ? (packed & 15) - 8 : packed >> 4;
-        }
-        if (t == DType.Q8_0_R16) {
-            return d.get(ValueLayout.JAVA_BYTE, RowGroups.block(w, row, col) + RowGroups.SCALE_BYTES
-                    + RowGroups.ROWS * i + RowGroups.q8Lane(row % RowGroups.ROWS));
+        if (t.rowGrouped()) {
+            byte b = d.get(ValueLayout.JAVA_BYTE, RowGroups.quantByte(w, row, col));
+            if (t == DType.Q8_0_R16) {
+                return b;
+            }
+            return i < 16 ? (b & 15) - 8 : b >> 4;
         }
         long block = row * w.rowBytes() + (long) (col / t.blockSize()) * t.blockBytes();
         return switch (t) {

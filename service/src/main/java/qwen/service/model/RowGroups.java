@@ -60,6 +60,18 @@ public final class RowGroups {
     }
 
     /**
+     * Byte offset of the byte that holds the quant of element (row, col) of a row-grouped matrix:
+     * column j of a block is at 16 (j % 16) + the row's lane in Q4_0_R16 (columns j and j + 16 share
+     * a byte), at 16 j + {@link #q8Lane} in Q8_0_R16.
+     */
+    public static long quantByte(Matrix w, int row, int col) {
+        int i = row % ROWS;
+        int j = col % 32;
+        long column = w.dtype() == DType.Q4_0_R16 ? (long) ROWS * (j % 16) + i : (long) ROWS * j + q8Lane(i);
+        return block(w, row, col) + SCALE_BYTES + column;
+    }
+
+    /**
      * Where row i of a group sits among the 16 bytes of a Q8_0_R16 column: rows 0..7 at the even
      * bytes, rows 8..15 at the odd ones. Widened to 16-bit lanes and read as eight 32-bit lanes,
      * a column's products then hold rows 0..7 in their low halves and rows 8..15 in their high
